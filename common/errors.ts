@@ -1,0 +1,48 @@
+// Typed errors with stable codes. Every layer throws RmqError with one of these codes; the proxy maps
+// each code once to a RocketMQ v2 status code (proxy/status.ts), the CLI to an exit message.
+// Codes are strings so they read well in logs and stay stable across versions.
+
+export const ErrorCode = {
+  // input validation
+  IllegalTopic: "ILLEGAL_TOPIC",
+  IllegalConsumerGroup: "ILLEGAL_CONSUMER_GROUP",
+  IllegalMessageTag: "ILLEGAL_MESSAGE_TAG",
+  IllegalMessageKey: "ILLEGAL_MESSAGE_KEY",
+  IllegalMessageGroup: "ILLEGAL_MESSAGE_GROUP",
+  IllegalMessageProperty: "ILLEGAL_MESSAGE_PROPERTY",
+  MessagePropertiesTooLarge: "MESSAGE_PROPERTIES_TOO_LARGE",
+  MessageBodyTooLarge: "MESSAGE_BODY_TOO_LARGE",
+  MessageBodyEmpty: "MESSAGE_BODY_EMPTY",
+  IllegalArgument: "ILLEGAL_ARGUMENT",
+  // existence
+  TopicNotFound: "TOPIC_NOT_FOUND",
+  ConsumerGroupNotFound: "CONSUMER_GROUP_NOT_FOUND",
+  MessageNotFound: "MESSAGE_NOT_FOUND",
+  // store state
+  StoreNotWritable: "STORE_NOT_WRITABLE",
+  StoreDiskFull: "STORE_DISK_FULL",
+  StoreShutdown: "STORE_SHUTDOWN",
+  StoreLocked: "STORE_LOCKED",
+  FlushDiskTimeout: "FLUSH_DISK_TIMEOUT",
+  OffsetOutOfRange: "OFFSET_OUT_OF_RANGE",
+  CorruptRecord: "CORRUPT_RECORD",
+  // config
+  IllegalConfig: "ILLEGAL_CONFIG",
+  // generic
+  Internal: "INTERNAL",
+  NotImplemented: "NOT_IMPLEMENTED",
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class RmqError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "RmqError";
+    this.code = code;
+  }
+}
+
+export function isRmqError(e: unknown, code?: ErrorCode): e is RmqError {
+  return e instanceof RmqError && (code === undefined || e.code === code);
+}
