@@ -1,0 +1,110 @@
+// Raw disk limits of this machine, measured with nothing but node:fs, so a store benchmark can print
+// the ratio of what it achieved to what the box can do in the same run.
+
+import { closeSync, ftruncateSync, openSync, writeSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { join } from "node:path";
+import { percentile } from "./stats.ts";
+
+export interface RateResult {
+  ops: number;
+  seconds: number;
+  opsPerSec: number;
+}
+
+export interface LatencyRateResult extends RateResult {
+  p50Ms: number;
+  p99Ms: number;
+  fsyncs: number;
+}
+
+/**
+ * Plain positional writes: one pwrite per record of `size` bytes into a preallocated file, no
+ * framing, no checksum, no index. The ceiling for an ASYNC_FLUSH append path that writes to the
+ * page cache.
+ */
+export function rawPositionalWrites(dir: string, size: number, durationMs: number): RateResult {
+  const path = join(dir, "raw-positional.bin");
+  const fd = openSync(path, "w+");
+  const fileSize = 1024 * 1024 * 1024;
+  ftruncateSync(fd, fileSize);
+  const buf = Buffer.alloc(size, 0x61);
+  let pos = 0;
+  let ops = 0;
+  const start = performance.now();
+  const deadline = start + durationMs;
+  try {
+    while (true) {
+      for (let i = 0; i < 256; i++) {
+        writeSync(fd, buf, 0, size, pos);
+        pos += size;
+        if (pos + size > fileSize) pos = 0;
+      }
+      ops += 256;
+      if (performance.now() >= deadline) break;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  const seconds = (performance.now() - start) / 1000;
+  return { ops, seconds, opsPerSec: ops / seconds };
+}
+
+/**
+ * Plain group commit: `inflight` concurrent writers each submit a record and wait for it to be
+ * durable; one loop gathers everything pending into one writev + one fdatasync. The ceiling for a
+ * SYNC_FLUSH append path.
+ */
+export async function rawGroupCommit(dir: string, size: number, inflight: number, durationMs: number): Promise<LatencyRateResult> {
+  const fh = await open(join(dir, `raw-group-${inflight}.bin`), "w+");
+  const record = Buffer.alloc(size, 0x62);
+  let pending: { buf: Buffer; t0: number; resolve: () => void }[] = [];
+  let wake: (() => void) | undefined;
+  let stopped = false;
+  let position = 0;
+  let fsyncs = 0;
+
+  const writer = (async () => {
+    while (!stopped || pending.length > 0) {
+      if (pending.length === 0) {
+        await new Promise<void>((r) => {
+          wake = r;
+        });
+        wake = undefined;
+        continue;
+      }
+      const batch = pending;
+      pending = [];
+      const bufs = batch.map((p) => p.buf);
+      await fh.writev(bufs, position);
+      position += bufs.length * size;
+      await fh.datasync();
+      fsyncs++;
+      for (const p of batch) p.resolve();
+    }
+  })();
+
+  const latencies: number[] = [];
+  let ops = 0;
+  const start = performance.now();
+  const deadline = start + durationMs;
+  const client = async () => {
+    while (performance.now() < deadline) {
+      const t0 = performance.now();
+      await new Promise<void>((resolve) => {
+        pending.push({ buf: record, t0, resolve });
+        wake?.();
+      });
+      latencies.push(performance.now() - t0);
+      ops++;
+    }
+  };
+  await Promise.all(Array.from({ length: inflight }, client));
+  const seconds = (performance.now() - start) / 1000;
+  stopped = true;
+  wake?.();
+  await writer;
+  await fh.close();
+  latencies.sort((a, b) => a - b);
+  return { ops, seconds, opsPerSec: ops / seconds, p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99), fsyncs };
+}
