@@ -31,6 +31,38 @@ export const ErrorCode = {
   // generic
   Internal: "INTERNAL",
   NotImplemented: "NOT_IMPLEMENTED",
+  // raft (raft/core, raft/storage)
+  RaftProposalDropped: "RAFT_PROPOSAL_DROPPED",
+  RaftLogCompacted: "RAFT_LOG_COMPACTED",
+  RaftLogUnavailable: "RAFT_LOG_UNAVAILABLE",
+  RaftSnapshotTemporarilyUnavailable: "RAFT_SNAPSHOT_TEMPORARILY_UNAVAILABLE",
+  RaftSnapshotOutOfDate: "RAFT_SNAPSHOT_OUT_OF_DATE",
+  RaftInvariantViolated: "RAFT_INVARIANT_VIOLATED",
+  // metadata files (common/atomic-file.ts, broker/metadata)
+  MetadataCorrupt: "METADATA_CORRUPT",
+  // message filters (broker/filter)
+  IllegalFilterExpression: "ILLEGAL_FILTER_EXPRESSION",
+  // store (broker/store)
+  CommitLogOffsetMismatch: "COMMITLOG_OFFSET_MISMATCH",
+  // proxy (gRPC v2 request checks and client sessions)
+  ClientIdRequired: "CLIENT_ID_REQUIRED",
+  IllegalMessageId: "ILLEGAL_MESSAGE_ID",
+  IllegalInvisibleTime: "ILLEGAL_INVISIBLE_TIME",
+  IllegalPollingTime: "ILLEGAL_POLLING_TIME",
+  IllegalDeliveryTime: "ILLEGAL_DELIVERY_TIME",
+  InvalidReceiptHandle: "INVALID_RECEIPT_HANDLE",
+  InvalidTransactionId: "INVALID_TRANSACTION_ID",
+  TransactionNotFound: "TRANSACTION_NOT_FOUND",
+  MessageCorrupted: "MESSAGE_CORRUPTED",
+  MessagePropertyConflictWithType: "MESSAGE_PROPERTY_CONFLICT_WITH_TYPE",
+  UnrecognizedClientType: "UNRECOGNIZED_CLIENT_TYPE",
+  Forbidden: "FORBIDDEN",
+  Unauthorized: "UNAUTHORIZED",
+  TooManyRequests: "TOO_MANY_REQUESTS",
+  ProxyTimeout: "PROXY_TIMEOUT",
+  // send results of replicated masters (upstream SendStatus FLUSH_SLAVE_TIMEOUT / SLAVE_NOT_AVAILABLE)
+  FlushSlaveTimeout: "FLUSH_SLAVE_TIMEOUT",
+  SlaveNotAvailable: "SLAVE_NOT_AVAILABLE",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
