@@ -63,6 +63,18 @@ export const ErrorCode = {
   // send results of replicated masters (upstream SendStatus FLUSH_SLAVE_TIMEOUT / SLAVE_NOT_AVAILABLE)
   FlushSlaveTimeout: "FLUSH_SLAVE_TIMEOUT",
   SlaveNotAvailable: "SLAVE_NOT_AVAILABLE",
+  // raft node driver and controller server (raft/node-driver.ts, controller/controller-server.ts)
+  RaftNotLeader: "RAFT_NOT_LEADER",
+  RaftProposalTimeout: "RAFT_PROPOSAL_TIMEOUT",
+  RaftProposalLost: "RAFT_PROPOSAL_LOST",
+  RaftNodeStopped: "RAFT_NODE_STOPPED",
+  // internal RPC (common/rpc-client.ts, common/rpc-server.ts): transport failures of a call
+  RpcUnavailable: "RPC_UNAVAILABLE",
+  RpcTimeout: "RPC_TIMEOUT",
+  RpcCanceled: "RPC_CANCELED",
+  RpcResourceExhausted: "RPC_RESOURCE_EXHAUSTED",
+  RpcFailed: "RPC_FAILED",
+  ListenFailed: "LISTEN_FAILED",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

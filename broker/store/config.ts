@@ -4,7 +4,11 @@
 export const FlushDiskType = { ASYNC_FLUSH: "ASYNC_FLUSH", SYNC_FLUSH: "SYNC_FLUSH" } as const;
 export type FlushDiskType = (typeof FlushDiskType)[keyof typeof FlushDiskType];
 
-export const BrokerRole = { ASYNC_MASTER: "ASYNC_MASTER", SYNC_MASTER: "SYNC_MASTER", SLAVE: "SLAVE" } as const;
+export const BrokerRole = {
+  ASYNC_MASTER: "ASYNC_MASTER",
+  SYNC_MASTER: "SYNC_MASTER",
+  SLAVE: "SLAVE",
+} as const;
 export type BrokerRole = (typeof BrokerRole)[keyof typeof BrokerRole];
 
 export interface MessageStoreConfig {
@@ -26,6 +30,10 @@ export interface MessageStoreConfig {
   flushCommitLogThoroughInterval: number;
   /** ConsumeQueue flush period (1000 ms). */
   flushIntervalConsumeQueue: number;
+  /** ConsumeQueue: fsync only when this many 4 KiB pages are dirty (2). */
+  flushConsumeQueueLeastPages: number;
+  /** ConsumeQueue: force a full fsync (and a checkpoint) at least this often (60 s). */
+  flushConsumeQueueThoroughInterval: number;
   /** SYNC_FLUSH: an append fails with FLUSH_DISK_TIMEOUT after this long (5000 ms). */
   syncFlushTimeout: number;
   /** Largest message body accepted (4 MiB). */
@@ -65,6 +73,8 @@ export function defaultMessageStoreConfig(storePathRootDir: string): MessageStor
     flushCommitLogLeastPages: 4,
     flushCommitLogThoroughInterval: 10_000,
     flushIntervalConsumeQueue: 1000,
+    flushConsumeQueueLeastPages: 2,
+    flushConsumeQueueThoroughInterval: 60_000,
     syncFlushTimeout: 5000,
     maxMessageSize: 4 * 1024 * 1024,
     checkCRCOnRecover: true,
