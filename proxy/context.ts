@@ -1,0 +1,104 @@
+// Per-call context of the gRPC proxy: who is calling (the x-mq-* metadata every RocketMQ 5 SDK sends)
+// and over which connection (peer address, the address the client dialled).
+
+import type { IncomingMessage } from "node:http";
+import type { Http2ServerRequest } from "node:http2";
+import type { HandlerContext } from "@connectrpc/connect";
+import { type ContextValues, createContextKey, createContextValues } from "@connectrpc/connect";
+import { ErrorCode, RmqError } from "../common/errors.ts";
+
+/** Request metadata names (upstream GrpcConstants). */
+export const MetadataKey = {
+  CLIENT_ID: "x-mq-client-id",
+  LANGUAGE: "x-mq-language",
+  CLIENT_VERSION: "x-mq-client-version",
+  PROTOCOL_VERSION: "x-mq-protocol",
+  NAMESPACE: "x-mq-namespace",
+  REQUEST_ID: "x-mq-request-id",
+  DATE_TIME: "x-mq-date-time",
+  SESSION_TOKEN: "x-mq-session-token",
+  AUTHORIZATION: "authorization",
+} as const;
+
+/** The TCP connection a call arrived on. */
+export interface ConnectionInfo {
+  remoteAddress: string;
+  remotePort: number;
+  localAddress: string;
+  localPort: number;
+  /** The `:authority` the client dialled (host:port), when sent. */
+  authority?: string;
+  tls: boolean;
+}
+
+const UNKNOWN_CONNECTION: ConnectionInfo = Object.freeze({
+  remoteAddress: "",
+  remotePort: 0,
+  localAddress: "",
+  localPort: 0,
+  tls: false,
+});
+
+export const connectionInfoKey = createContextKey<ConnectionInfo>(UNKNOWN_CONNECTION, {
+  description: "rocketmq proxy connection info",
+});
+
+/** For connectNodeAdapter's `contextValues`: records the connection of each request. */
+export function connectionContextValues(req: IncomingMessage | Http2ServerRequest): ContextValues {
+  const socket = req.socket;
+  const authorityHeader = req.headers[":authority"] ?? req.headers.host;
+  const info: ConnectionInfo = {
+    remoteAddress: stripIpv4MappedPrefix(socket.remoteAddress ?? ""),
+    remotePort: socket.remotePort ?? 0,
+    localAddress: stripIpv4MappedPrefix(socket.localAddress ?? ""),
+    localPort: socket.localPort ?? 0,
+    tls: (socket as { encrypted?: boolean }).encrypted === true,
+  };
+  if (typeof authorityHeader === "string" && authorityHeader.length > 0) info.authority = authorityHeader;
+  return createContextValues().set(connectionInfoKey, info);
+}
+
+export interface CallContext {
+  clientId: string;
+  /** Any string: Node sends "HTTP", Java "JAVA", Go "GO"... */
+  language: string;
+  clientVersion: string;
+  protocolVersion: string;
+  /** x-mq-namespace; a request Resource's own resource_namespace wins over it (see resource.ts). */
+  namespace: string;
+  requestId: string;
+  connection: ConnectionInfo;
+  /** "ip:port" of the client. */
+  peer: string;
+  /** Milliseconds left until the client's deadline; Infinity without one. */
+  remainingMs(): number;
+}
+
+/** Reads the caller from the metadata. Throws CLIENT_ID_REQUIRED when x-mq-client-id is missing or blank. */
+export function readCallContext(ctx: HandlerContext): CallContext {
+  const header = ctx.requestHeader;
+  const clientId = (header.get(MetadataKey.CLIENT_ID) ?? "").trim();
+  if (clientId.length === 0) {
+    throw new RmqError(ErrorCode.ClientIdRequired, `metadata ${MetadataKey.CLIENT_ID} is required`);
+  }
+  const connection = ctx.values.get(connectionInfoKey);
+  return {
+    clientId,
+    language: header.get(MetadataKey.LANGUAGE) ?? "",
+    clientVersion: header.get(MetadataKey.CLIENT_VERSION) ?? "",
+    protocolVersion: header.get(MetadataKey.PROTOCOL_VERSION) ?? "",
+    namespace: header.get(MetadataKey.NAMESPACE) ?? "",
+    requestId: header.get(MetadataKey.REQUEST_ID) ?? "",
+    connection,
+    peer: formatHostPort(connection.remoteAddress, connection.remotePort),
+    remainingMs: () => ctx.timeoutMs() ?? Number.POSITIVE_INFINITY,
+  };
+}
+
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function stripIpv4MappedPrefix(address: string): string {
+  return address.startsWith("::ffff:") && address.includes(".") ? address.slice("::ffff:".length) : address;
+}
