@@ -68,6 +68,8 @@ export const ErrorCode = {
   RaftProposalTimeout: "RAFT_PROPOSAL_TIMEOUT",
   RaftProposalLost: "RAFT_PROPOSAL_LOST",
   RaftNodeStopped: "RAFT_NODE_STOPPED",
+  /** A controller answered a request with a refusal (its upstream response code is in the message). */
+  ControllerRefused: "CONTROLLER_REFUSED",
   // internal RPC (common/rpc-client.ts, common/rpc-server.ts): transport failures of a call
   RpcUnavailable: "RPC_UNAVAILABLE",
   RpcTimeout: "RPC_TIMEOUT",

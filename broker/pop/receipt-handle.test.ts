@@ -1,0 +1,105 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { ErrorCode, isRmqError } from "../../common/errors.ts";
+import {
+  loadReceiptHandleKey,
+  RECEIPT_HANDLE_KEY_FILE,
+  type ReceiptHandle,
+  ReceiptHandleCodec,
+  receiptHandleExpiry,
+} from "./receipt-handle.ts";
+
+const KEY = Buffer.alloc(32, 1);
+const sample: ReceiptHandle = {
+  ckOffset: 12,
+  popTime: 1_700_000_000_123,
+  invisibleTime: 30_000,
+  reviveQid: 3,
+  index: 5,
+  brokerName: "broker-a",
+  topic: "%RETRY%GID_x_TopicA",
+  queueId: 2,
+  queueOffset: 987_654_321,
+  commitLogOffset: 2 ** 40 + 17,
+};
+
+function rejects(fn: () => unknown): boolean {
+  try {
+    fn();
+    return false;
+  } catch (e) {
+    return isRmqError(e, ErrorCode.InvalidReceiptHandle);
+  }
+}
+
+describe("ReceiptHandleCodec", () => {
+  it("round-trips every field and expires at popTime + invisibleTime", () => {
+    const c = new ReceiptHandleCodec(KEY);
+    expect(c.decode(c.encode(sample))).toEqual(sample);
+    expect(receiptHandleExpiry(sample)).toBe(sample.popTime + sample.invisibleTime);
+  });
+
+  it("round-trips arbitrary values", () => {
+    const c = new ReceiptHandleCodec(KEY);
+    const nat = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
+    const name = fc.stringMatching(/^[%|a-zA-Z0-9_-]{1,60}$/);
+    fc.assert(
+      fc.property(
+        fc.record({
+          ckOffset: nat,
+          popTime: nat,
+          invisibleTime: nat,
+          reviveQid: nat,
+          index: nat,
+          brokerName: name,
+          topic: name,
+          queueId: nat,
+          queueOffset: nat,
+          commitLogOffset: nat,
+        }),
+        (h) => {
+          expect(c.decode(c.encode(h))).toEqual(h);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it("refuses any single changed character, another key's MAC and junk", () => {
+    const c = new ReceiptHandleCodec(KEY);
+    const h = c.encode(sample);
+    for (let pop = 0; pop < 12; pop++) {
+      const other = c.encode({ ...sample, popTime: sample.popTime + pop, topic: `T${"x".repeat(pop)}` });
+      for (let i = 0; i < other.length; i++) {
+        for (const ch of ["A", "B", "_"]) {
+          if (other[i] === ch) continue;
+          expect(rejects(() => c.decode(other.slice(0, i) + ch + other.slice(i + 1)))).toBe(true);
+        }
+      }
+    }
+    expect(rejects(() => new ReceiptHandleCodec(Buffer.alloc(32, 2)).decode(h))).toBe(true);
+    for (const junk of ["", ".", "abc", "a.b.c", `${"x".repeat(2000)}.y`, "!!!.???"])
+      expect(rejects(() => c.decode(junk))).toBe(true);
+  });
+});
+
+describe("loadReceiptHandleKey", () => {
+  it("creates a key once and reads the same key back; refuses a damaged key file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pop-key-"));
+    try {
+      const k1 = await loadReceiptHandleKey(dir);
+      const k2 = await loadReceiptHandleKey(dir);
+      expect(k1.length).toBe(32);
+      expect(k2.equals(k1)).toBe(true);
+      writeFileSync(join(dir, RECEIPT_HANDLE_KEY_FILE), "not hex\n");
+      await expect(loadReceiptHandleKey(dir)).rejects.toSatisfy((e: unknown) =>
+        isRmqError(e, ErrorCode.MetadataCorrupt),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,390 @@
+// One CommitLog record: upstream's field layout (big-endian) plus our 4-byte CRC32 trailer over every
+// preceding byte of the record, so a torn or flipped header is caught, not only a bad body.
+//
+//   TOTALSIZE 4 | MAGICCODE 4 | BODYCRC 4 | QUEUEID 4 | FLAG 4 | QUEUEOFFSET 8 | PHYSICALOFFSET 8 |
+//   SYSFLAG 4 | BORNTIMESTAMP 8 | BORNHOST 8/20 | STORETIMESTAMP 8 | STOREHOST 8/20 | RECONSUMETIMES 4 |
+//   PREPARED TX OFFSET 8 | BODYLEN 4 + BODY | TOPICLEN 1 (V1) or 2 (V2) + TOPIC |
+//   PROPERTIESLEN 2 + PROPERTIES | RECORDCRC 4
+//
+// A segment ends with a blank marker `[int remaining][int BLANK_MAGIC_CODE]` when the next record does
+// not fit. Parsing never trusts a length field: every field is bounds-checked against the record and
+// the segment, and anything off yields a typed "corrupt" result, never an exception.
+import { crc32 } from "node:zlib";
+import type { DispatchRequest } from "./dispatch.ts";
+import { bytesToIp, type HostAddress } from "./host-address.ts";
+import { MessageConst } from "./message-const.ts";
+import { offsetMsgIdFromRecord } from "./message-id.ts";
+import { stringToProperties } from "./message-properties.ts";
+import { MessageSysFlag } from "./message-sysflag.ts";
+import { tagsString2tagsCode } from "./tags-code.ts";
+
+export const MESSAGE_MAGIC_CODE_V1 = 0xdaa320a7 | 0; // -626843481
+export const MESSAGE_MAGIC_CODE_V2 = 0xdaa320ab | 0; // -626843477
+export const BLANK_MAGIC_CODE = 0xcbd43194 | 0;
+/** A segment always keeps room for a blank marker (upstream END_FILE_MIN_BLANK_LENGTH). */
+export const END_FILE_MIN_BLANK_LENGTH = 8;
+export const RECORD_CRC_LENGTH = 4;
+/** PROPERTIES length is a Java short. */
+export const MAX_PROPERTIES_LENGTH = 32767;
+/** Longest topic (bytes) written with the V1 1-byte length; longer topics use V2. */
+export const TOPIC_MAX_LENGTH_V1 = 127;
+/** V2's 2-byte length. */
+export const TOPIC_MAX_LENGTH_V2 = 32767;
+/** Smallest possible record: IPv4 hosts, V1, empty body/topic/properties, plus the trailer (91 + 4). */
+export const MIN_RECORD_LENGTH = 95;
+
+const POS_MAGIC = 4;
+const POS_BODYCRC = 8;
+const POS_QUEUEID = 12;
+const POS_FLAG = 16;
+const POS_QUEUEOFFSET = 20;
+const POS_PHYSICALOFFSET = 28;
+const POS_SYSFLAG = 36;
+const POS_BORNTIMESTAMP = 40;
+const POS_BORNHOST = 48;
+const TWO_POW_32 = 4294967296;
+
+export function readLong(buf: Buffer, pos: number): number {
+  return buf.readInt32BE(pos) * TWO_POW_32 + buf.readUInt32BE(pos + 4);
+}
+
+export function writeLong(buf: Buffer, pos: number, v: number): void {
+  const hi = Math.floor(v / TWO_POW_32);
+  buf.writeInt32BE(hi, pos);
+  buf.writeUInt32BE(v - hi * TWO_POW_32, pos + 4);
+}
+
+/** Java-style body CRC: CRC32 masked to 31 bits (upstream UtilAll.crc32). */
+export function bodyCrc(body: Uint8Array): number {
+  return crc32(body) & 0x7fffffff;
+}
+
+/** Everything a record holds. Hosts are raw 4/16-byte addresses; lengths are UTF-8 byte counts. */
+export interface RecordFields {
+  queueId: number;
+  flag: number;
+  queueOffset: number;
+  physicalOffset: number;
+  /** Host-v6 bits are set by the encoder from the host lengths. */
+  sysFlag: number;
+  bornTimestamp: number;
+  bornHost: Uint8Array;
+  bornPort: number;
+  storeTimestamp: number;
+  storeHost: Uint8Array;
+  storePort: number;
+  reconsumeTimes: number;
+  preparedTransactionOffset: number;
+  body: Uint8Array;
+  topic: string;
+  topicLength: number;
+  properties: string;
+  propertiesLength: number;
+}
+
+/** Total record length for the given variable parts. */
+export function calRecordLength(
+  bornHostLength: number,
+  storeHostLength: number,
+  bodyLength: number,
+  topicLength: number,
+  propertiesLength: number,
+): number {
+  const topicLenSize = topicLength > TOPIC_MAX_LENGTH_V1 ? 2 : 1;
+  return (
+    POS_BORNHOST +
+    bornHostLength +
+    4 + // born port
+    8 + // STORETIMESTAMP
+    storeHostLength +
+    4 + // store port
+    4 + // RECONSUMETIMES
+    8 + // PREPARED TX OFFSET
+    4 +
+    bodyLength +
+    topicLenSize +
+    topicLength +
+    2 +
+    propertiesLength +
+    RECORD_CRC_LENGTH
+  );
+}
+
+/** Writes one record of `totalSize` bytes at `pos` (the caller computed totalSize with calRecordLength). */
+export function encodeRecord(buf: Buffer, pos: number, totalSize: number, f: RecordFields): void {
+  const v2 = f.topicLength > TOPIC_MAX_LENGTH_V1;
+  let sysFlag = f.sysFlag & ~(MessageSysFlag.BORNHOST_V6_FLAG | MessageSysFlag.STOREHOSTADDRESS_V6_FLAG);
+  if (f.bornHost.length === 16) sysFlag |= MessageSysFlag.BORNHOST_V6_FLAG;
+  if (f.storeHost.length === 16) sysFlag |= MessageSysFlag.STOREHOSTADDRESS_V6_FLAG;
+  buf.writeInt32BE(totalSize, pos);
+  buf.writeInt32BE(v2 ? MESSAGE_MAGIC_CODE_V2 : MESSAGE_MAGIC_CODE_V1, pos + POS_MAGIC);
+  buf.writeInt32BE(bodyCrc(f.body), pos + POS_BODYCRC);
+  buf.writeInt32BE(f.queueId, pos + POS_QUEUEID);
+  buf.writeInt32BE(f.flag | 0, pos + POS_FLAG);
+  writeLong(buf, pos + POS_QUEUEOFFSET, f.queueOffset);
+  writeLong(buf, pos + POS_PHYSICALOFFSET, f.physicalOffset);
+  buf.writeInt32BE(sysFlag, pos + POS_SYSFLAG);
+  writeLong(buf, pos + POS_BORNTIMESTAMP, f.bornTimestamp);
+  let p = pos + POS_BORNHOST;
+  buf.set(f.bornHost, p);
+  p += f.bornHost.length;
+  buf.writeInt32BE(f.bornPort | 0, p);
+  p += 4;
+  writeLong(buf, p, f.storeTimestamp);
+  p += 8;
+  buf.set(f.storeHost, p);
+  p += f.storeHost.length;
+  buf.writeInt32BE(f.storePort | 0, p);
+  p += 4;
+  buf.writeInt32BE(f.reconsumeTimes | 0, p);
+  p += 4;
+  writeLong(buf, p, f.preparedTransactionOffset);
+  p += 8;
+  buf.writeInt32BE(f.body.length, p);
+  p += 4;
+  buf.set(f.body, p);
+  p += f.body.length;
+  if (v2) {
+    buf.writeUInt16BE(f.topicLength, p);
+    p += 2;
+  } else {
+    buf[p++] = f.topicLength;
+  }
+  p += buf.write(f.topic, p, f.topicLength, "utf8");
+  buf.writeUInt16BE(f.propertiesLength, p);
+  p += 2;
+  if (f.propertiesLength > 0) p += buf.write(f.properties, p, f.propertiesLength, "utf8");
+  buf.writeUInt32BE(crc32(buf.subarray(pos, p)), p);
+}
+
+/** Writes a blank end-of-segment marker covering `remaining` bytes. */
+export function encodeBlank(buf: Buffer, pos: number, remaining: number): void {
+  buf.writeInt32BE(remaining, pos);
+  buf.writeInt32BE(BLANK_MAGIC_CODE, pos + 4);
+}
+
+/** Where each field of a parsed record sits in its buffer. */
+export interface RecordView {
+  pos: number;
+  size: number;
+  bodyCrc: number;
+  queueId: number;
+  flag: number;
+  queueOffset: number;
+  physicalOffset: number;
+  sysFlag: number;
+  bornTimestamp: number;
+  bornHostPos: number;
+  bornHostLen: number;
+  storeTimestamp: number;
+  storeHostPos: number;
+  storeHostLen: number;
+  reconsumeTimes: number;
+  preparedTransactionOffset: number;
+  bodyPos: number;
+  bodyLen: number;
+  topicPos: number;
+  topicLen: number;
+  propsPos: number;
+  propsLen: number;
+}
+
+export type ParseResult =
+  | { kind: "record"; view: RecordView }
+  /** End-of-segment marker; `size` is the rest of the segment. */
+  | { kind: "blank"; size: number }
+  /** Zero TOTALSIZE and MAGIC: nothing was written here (the end of the log in a preallocated file). */
+  | { kind: "end" }
+  /** The buffer ends before the record does; `need` is the bytes needed from `pos`. */
+  | { kind: "short"; need: number }
+  | { kind: "corrupt"; reason: string };
+
+export interface ParseOptions {
+  /** Check the CRC trailer. */
+  verifyCrc: boolean;
+  /** Bytes from `pos` to the end of the segment (a record never crosses a segment). */
+  segmentRemaining: number;
+  /** The record must carry this PHYSICALOFFSET. */
+  expectedOffset?: number;
+}
+
+const END: ParseResult = { kind: "end" };
+
+function corrupt(reason: string): ParseResult {
+  return { kind: "corrupt", reason };
+}
+
+/** Parses the record at `pos`; bytes are known up to `end` (exclusive). */
+export function parseRecord(buf: Buffer, pos: number, end: number, opts: ParseOptions): ParseResult {
+  const segRemaining = opts.segmentRemaining;
+  if (segRemaining < END_FILE_MIN_BLANK_LENGTH)
+    return corrupt(`only ${segRemaining} bytes left in the segment`);
+  const avail = end - pos;
+  if (avail < 8) return { kind: "short", need: 8 };
+  const size = buf.readInt32BE(pos);
+  const magic = buf.readInt32BE(pos + POS_MAGIC);
+  if (size === 0 && magic === 0) return END;
+  if (magic === BLANK_MAGIC_CODE) {
+    if (size !== segRemaining) return corrupt(`blank marker says ${size} bytes, segment has ${segRemaining}`);
+    return { kind: "blank", size };
+  }
+  if (magic !== MESSAGE_MAGIC_CODE_V1 && magic !== MESSAGE_MAGIC_CODE_V2) {
+    return corrupt(`bad magic code 0x${(magic >>> 0).toString(16)}`);
+  }
+  if (size < MIN_RECORD_LENGTH) return corrupt(`record size ${size} below the minimum`);
+  if (size + END_FILE_MIN_BLANK_LENGTH > segRemaining)
+    return corrupt(`record size ${size} overruns the segment`);
+  if (size > avail) return { kind: "short", need: size };
+  const recEnd = pos + size;
+  const sysFlag = buf.readInt32BE(pos + POS_SYSFLAG);
+  const bornHostLen = sysFlag & MessageSysFlag.BORNHOST_V6_FLAG ? 16 : 4;
+  const storeHostLen = sysFlag & MessageSysFlag.STOREHOSTADDRESS_V6_FLAG ? 16 : 4;
+  const bornHostPos = pos + POS_BORNHOST;
+  let p = bornHostPos + bornHostLen + 4;
+  const storeTimestampPos = p;
+  p += 8;
+  const storeHostPos = p;
+  p += storeHostLen + 4;
+  const reconsumePos = p;
+  p += 4;
+  const prepPos = p;
+  p += 8;
+  // Fixed part so far plus body length, topic length, properties length and the trailer must fit.
+  const v2 = magic === MESSAGE_MAGIC_CODE_V2;
+  const topicLenSize = v2 ? 2 : 1;
+  if (p + 4 + topicLenSize + 2 + RECORD_CRC_LENGTH > recEnd)
+    return corrupt("record too short for its host fields");
+  const bodyLen = buf.readInt32BE(p);
+  p += 4;
+  if (bodyLen < 0 || p + bodyLen + topicLenSize + 2 + RECORD_CRC_LENGTH > recEnd)
+    return corrupt(`bad body length ${bodyLen}`);
+  const bodyPos = p;
+  p += bodyLen;
+  const topicLen = v2 ? buf.readUInt16BE(p) : (buf[p] ?? 0);
+  p += topicLenSize;
+  if (topicLen === 0 || p + topicLen + 2 + RECORD_CRC_LENGTH > recEnd)
+    return corrupt(`bad topic length ${topicLen}`);
+  const topicPos = p;
+  p += topicLen;
+  const propsLen = buf.readInt16BE(p);
+  p += 2;
+  if (propsLen < 0 || p + propsLen + RECORD_CRC_LENGTH !== recEnd)
+    return corrupt(`bad properties length ${propsLen}`);
+  const propsPos = p;
+  if (opts.verifyCrc) {
+    const stored = buf.readUInt32BE(recEnd - RECORD_CRC_LENGTH);
+    if (crc32(buf.subarray(pos, recEnd - RECORD_CRC_LENGTH)) !== stored)
+      return corrupt("record CRC mismatch");
+  }
+  const physicalOffset = readLong(buf, pos + POS_PHYSICALOFFSET);
+  if (opts.expectedOffset !== undefined && physicalOffset !== opts.expectedOffset) {
+    return corrupt(`record says offset ${physicalOffset}, found at ${opts.expectedOffset}`);
+  }
+  return {
+    kind: "record",
+    view: {
+      pos,
+      size,
+      bodyCrc: buf.readInt32BE(pos + POS_BODYCRC),
+      queueId: buf.readInt32BE(pos + POS_QUEUEID),
+      flag: buf.readInt32BE(pos + POS_FLAG),
+      queueOffset: readLong(buf, pos + POS_QUEUEOFFSET),
+      physicalOffset,
+      sysFlag,
+      bornTimestamp: readLong(buf, pos + POS_BORNTIMESTAMP),
+      bornHostPos,
+      bornHostLen,
+      storeTimestamp: readLong(buf, storeTimestampPos),
+      storeHostPos,
+      storeHostLen,
+      reconsumeTimes: buf.readInt32BE(reconsumePos),
+      preparedTransactionOffset: readLong(buf, prepPos),
+      bodyPos,
+      bodyLen,
+      topicPos,
+      topicLen,
+      propsPos,
+      propsLen,
+    },
+  };
+}
+
+/** A message as read back from the CommitLog. `body` is a view into the read buffer, not a copy. */
+export interface StoredMessage {
+  topic: string;
+  queueId: number;
+  flag: number;
+  queueOffset: number;
+  commitLogOffset: number;
+  storeSize: number;
+  sysFlag: number;
+  bodyCRC: number;
+  bornTimestamp: number;
+  bornHost: HostAddress;
+  storeTimestamp: number;
+  storeHost: HostAddress;
+  reconsumeTimes: number;
+  preparedTransactionOffset: number;
+  body: Uint8Array;
+  properties: Map<string, string>;
+  /** Offset msgId: store host + CommitLog offset. */
+  msgId: string;
+}
+
+export function viewTopic(buf: Buffer, v: RecordView): string {
+  return buf.toString("utf8", v.topicPos, v.topicPos + v.topicLen);
+}
+
+export function viewProperties(buf: Buffer, v: RecordView): Map<string, string> {
+  return v.propsLen === 0
+    ? new Map()
+    : stringToProperties(buf.toString("utf8", v.propsPos, v.propsPos + v.propsLen));
+}
+
+export function viewToMessage(buf: Buffer, v: RecordView): StoredMessage {
+  return {
+    topic: viewTopic(buf, v),
+    queueId: v.queueId,
+    flag: v.flag,
+    queueOffset: v.queueOffset,
+    commitLogOffset: v.physicalOffset,
+    storeSize: v.size,
+    sysFlag: v.sysFlag,
+    bodyCRC: v.bodyCrc,
+    bornTimestamp: v.bornTimestamp,
+    bornHost: {
+      address: bytesToIp(buf, v.bornHostPos, v.bornHostLen),
+      port: buf.readInt32BE(v.bornHostPos + v.bornHostLen),
+    },
+    storeTimestamp: v.storeTimestamp,
+    storeHost: {
+      address: bytesToIp(buf, v.storeHostPos, v.storeHostLen),
+      port: buf.readInt32BE(v.storeHostPos + v.storeHostLen),
+    },
+    reconsumeTimes: v.reconsumeTimes,
+    preparedTransactionOffset: v.preparedTransactionOffset,
+    body: buf.subarray(v.bodyPos, v.bodyPos + v.bodyLen),
+    properties: viewProperties(buf, v),
+    msgId: offsetMsgIdFromRecord(buf, v.storeHostPos, v.storeHostLen + 4, v.physicalOffset),
+  };
+}
+
+/** The DispatchRequest of a record: the one path by which live appends and recovery feed every index. */
+export function viewToDispatchRequest(buf: Buffer, v: RecordView): DispatchRequest {
+  const properties = viewProperties(buf, v);
+  return {
+    topic: viewTopic(buf, v),
+    queueId: v.queueId,
+    queueOffset: v.queueOffset,
+    commitLogOffset: v.physicalOffset,
+    size: v.size,
+    tagsCode: tagsString2tagsCode(properties.get(MessageConst.PROPERTY_TAGS)),
+    storeTimestamp: v.storeTimestamp,
+    bornTimestamp: v.bornTimestamp,
+    sysFlag: v.sysFlag,
+    keys: properties.get(MessageConst.PROPERTY_KEYS),
+    uniqKey: properties.get(MessageConst.PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX),
+    preparedTransactionOffset: v.preparedTransactionOffset,
+    properties,
+  };
+}
