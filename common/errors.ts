@@ -77,6 +77,8 @@ export const ErrorCode = {
   RpcResourceExhausted: "RPC_RESOURCE_EXHAUSTED",
   RpcFailed: "RPC_FAILED",
   ListenFailed: "LISTEN_FAILED",
+  // admin (cli/admin): a cluster the NameServer does not know
+  ClusterNotFound: "CLUSTER_NOT_FOUND",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

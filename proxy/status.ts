@@ -44,6 +44,8 @@ export const ERROR_CODE_TO_V2: Readonly<Record<ErrorCode, Code>> = Object.freeze
   [ErrorCode.RaftNotLeader]: Code.INTERNAL_SERVER_ERROR,
   [ErrorCode.RaftProposalLost]: Code.INTERNAL_SERVER_ERROR,
   [ErrorCode.RaftProposalTimeout]: Code.INTERNAL_SERVER_ERROR,
+  [ErrorCode.ControllerRefused]: Code.INTERNAL_SERVER_ERROR,
+  [ErrorCode.ClusterNotFound]: Code.NOT_FOUND,
   [ErrorCode.MetadataCorrupt]: Code.INTERNAL_SERVER_ERROR,
   [ErrorCode.IllegalFilterExpression]: Code.ILLEGAL_FILTER_EXPRESSION,
   [ErrorCode.CommitLogOffsetMismatch]: Code.INTERNAL_SERVER_ERROR,

@@ -76,7 +76,12 @@ export interface Message {
   context?: Uint8Array;
 }
 
-export const StateType = { Follower: "Follower", PreCandidate: "PreCandidate", Candidate: "Candidate", Leader: "Leader" } as const;
+export const StateType = {
+  Follower: "Follower",
+  PreCandidate: "PreCandidate",
+  Candidate: "Candidate",
+  Leader: "Leader",
+} as const;
 export type StateType = (typeof StateType)[keyof typeof StateType];
 
 export interface SoftState {
@@ -105,4 +110,9 @@ export interface Ready {
   committedEntries: Entry[];
   messages: Message[];
   readStates: ReadState[];
+  /**
+   * True when step 1 needs an fsync before step 2: new entries, a snapshot, or a term/vote change.
+   * A HardState that differs only in `commit` may be written lazily (commit is recomputed on restart).
+   */
+  mustSync: boolean;
 }
