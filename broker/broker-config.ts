@@ -41,9 +41,11 @@ const QUEUE = {
 } as const;
 const NO_MMAP = { status: "inert", note: "the store uses positional file IO, not mmap" } as const;
 const PENDING = { status: "pending" } as const;
+const PROXY_KEY = "upstream ProxyConfig key, read by the proxy of rmq local";
 
-/** Default ports (upstream BrokerStartup / MessageStoreConfig / BrokerConfig). */
+/** Default ports (upstream BrokerStartup / MessageStoreConfig / BrokerConfig / ProxyConfig). */
 export const DEFAULT_LISTEN_PORT = 10911;
+export const DEFAULT_GRPC_SERVER_PORT = 8081;
 export const DEFAULT_METRICS_PROM_EXPORTER_PORT = 5557;
 export const DEFAULT_CLUSTER_NAME = "DefaultCluster";
 /** Upstream messageDelayLevel: the 18 legacy delay levels. */
@@ -56,17 +58,18 @@ export const BROKER_CONFIG_SCHEMA = {
   brokerName: def.string("", { status: "used" }),
   /** 0 = master, > 0 slave; -1 in controller/DLedger mode (assigned there). */
   brokerId: def.long(0, { min: -1, status: "used" }),
-  /** "" = the first non-loopback IPv4 address. */
-  brokerIP1: def.string("", PENDING),
+  /** "" = the first non-loopback IPv4 address. Store host of records and the address registered to NameServers. */
+  brokerIP1: def.string("", { status: "used" }),
   /** "" = brokerIP1. Address slaves use for HA. */
   brokerIP2: def.string("", PENDING),
   /** `host:port;host:port`; "" = env NAMESRV_ADDR. */
-  namesrvAddr: def.string("", PENDING),
-  listenPort: def.int(DEFAULT_LISTEN_PORT, { ...PORT, ...PENDING }),
+  namesrvAddr: def.string("", { status: "used" }),
+  /** The broker's internal RPC port; 0 = chosen by the OS. */
+  listenPort: def.int(DEFAULT_LISTEN_PORT, { ...PORT, status: "used" }),
   /** 0 = listenPort + 1, as upstream. */
   haListenPort: def.int(0, { ...PORT, ...PENDING }),
   /** PERM_READ 4 | PERM_WRITE 2 (| PERM_INHERIT 1). */
-  brokerPermission: def.int(6, { min: 0, max: 7, ...PENDING }),
+  brokerPermission: def.int(6, { min: 0, max: 7, status: "used" }),
   rocketmqHome: def.string("", { status: "inert", note: "no install directory is needed" }),
   isolateLogEnable: def.bool(false, { status: "inert", note: "logs go to stdout as JSON" }),
   // ---- roles and flushing (MessageStoreConfig)
@@ -210,8 +213,8 @@ export const BROKER_CONFIG_SCHEMA = {
   shortPollingTimeMills: def.long(1000, { ...NON_NEGATIVE, ...PENDING }),
   transferMsgByHeap: def.bool(true, { status: "inert", note: "messages are always sent from Buffers" }),
   // ---- NameServer registration
-  registerBrokerTimeoutMills: def.int(24_000, { ...POSITIVE, ...PENDING }),
-  registerNameServerPeriod: def.int(30_000, { min: 10_000, max: 60_000, ...PENDING }),
+  registerBrokerTimeoutMills: def.int(24_000, { ...POSITIVE, status: "used" }),
+  registerNameServerPeriod: def.int(30_000, { min: 10_000, max: 60_000, status: "used" }),
   forceRegister: def.bool(true, PENDING),
   fetchNamesrvAddrByAddressServer: def.bool(false, { status: "inert", note: "no address server support" }),
   // ---- replication (classic HA)
@@ -278,11 +281,12 @@ export const BROKER_CONFIG_SCHEMA = {
   rejectTransactionMessage: def.bool(false, PENDING),
   // ---- message types, filters, misc features
   enableTopicMessageTypeCheck: def.bool(true, {
-    ...PENDING,
+    status: "used",
     note: "upstream ProxyConfig key, read here for local mode",
   }),
   enableMixedMessageType: def.bool(false, PENDING),
-  enablePropertyFilter: def.bool(false, PENDING),
+  /** SQL92 filters; `rmq local` and `rmq proxy --mode local` turn it on unless the file says otherwise. */
+  enablePropertyFilter: def.bool(false, { status: "used" }),
   filterSupportRetry: def.bool(false, PENDING),
   storeReplyMessageEnable: def.bool(true, PENDING),
   recallMessageEnable: def.bool(false, PENDING),
@@ -296,8 +300,26 @@ export const BROKER_CONFIG_SCHEMA = {
     status: "inert",
     note: "/metrics is always served on metricsPromExporterPort",
   }),
-  metricsPromExporterPort: def.int(DEFAULT_METRICS_PROM_EXPORTER_PORT, { ...PORT, ...PENDING }),
+  /** /metrics, /healthz and /readyz; 0 = chosen by the OS. */
+  metricsPromExporterPort: def.int(DEFAULT_METRICS_PROM_EXPORTER_PORT, { ...PORT, status: "used" }),
   metricsPromExporterHost: def.string("", PENDING),
+  // ---- proxy keys (upstream ProxyConfig), read from broker.conf by `rmq local`, whose proxy has no file of its own
+  /** The gRPC proxy port; 0 = chosen by the OS. */
+  grpcServerPort: def.int(DEFAULT_GRPC_SERVER_PORT, { ...PORT, status: "used", note: PROXY_KEY }),
+  /** Shortest invisible duration a ReceiveMessage may ask for (10 s). */
+  minInvisibleTimeMillsForRecv: def.long(10_000, { ...NON_NEGATIVE, status: "used", note: PROXY_KEY }),
+  /** Shortest long poll a ReceiveMessage is held for (5 s). */
+  grpcClientConsumerMinLongPollingTimeoutMillis: def.long(5000, {
+    ...NON_NEGATIVE,
+    status: "used",
+    note: PROXY_KEY,
+  }),
+  /** Longest long poll a ReceiveMessage is held for (20 s); also what push consumers are told. */
+  grpcClientConsumerMaxLongPollingTimeoutMillis: def.long(20_000, {
+    ...NON_NEGATIVE,
+    status: "used",
+    note: PROXY_KEY,
+  }),
 } as const;
 
 export type BrokerConfigSchema = typeof BROKER_CONFIG_SCHEMA;

@@ -3,7 +3,13 @@
 
 import { Command, CommanderError } from "commander";
 import { isRmqError } from "../common/errors.ts";
+import { adminSubcommandNames, normalizeAdminArgv, registerAdminCommand } from "./admin-command.ts";
+import { registerBenchCommand } from "./bench-command.ts";
+import { registerBrokerCommand } from "./broker-command.ts";
+import { registerControllerCommand } from "./controller-command.ts";
+import { registerLocalCommand } from "./local-command.ts";
 import { registerNamesrvCommand } from "./namesrv-command.ts";
+import { registerProxyCommand } from "./proxy-command.ts";
 
 const program = new Command("rmq")
   .description("A RocketMQ-5-compatible messaging system")
@@ -11,9 +17,15 @@ const program = new Command("rmq")
   .exitOverride();
 
 registerNamesrvCommand(program);
+registerBrokerCommand(program);
+registerProxyCommand(program);
+registerLocalCommand(program);
+registerControllerCommand(program);
+registerAdminCommand(program);
+registerBenchCommand(program);
 
 try {
-  await program.parseAsync(process.argv);
+  await program.parseAsync(normalizeAdminArgv(process.argv, adminSubcommandNames(program)));
 } catch (e) {
   if (e instanceof CommanderError) process.exit(e.exitCode);
   if (isRmqError(e)) {
