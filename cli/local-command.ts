@@ -232,7 +232,8 @@ export function registerLocalCommand(program: Command): void {
       const logger = createLogger({ role: "local" });
       const brokerConfig = await loadLocalBrokerConfig(
         opts.config,
-        { storePathRootDir: resolve(DEFAULT_LOCAL_STORE_DIR), enablePropertyFilter: "true" },
+        // Local mode is a single-machine setup: advertise loopback unless broker.conf says otherwise.
+        { storePathRootDir: resolve(DEFAULT_LOCAL_STORE_DIR), enablePropertyFilter: "true", brokerIP1: "127.0.0.1" },
         {
           storePathRootDir: opts.store === undefined ? undefined : resolve(opts.store),
           namesrvAddr: opts.namesrvAddr,

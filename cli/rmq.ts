@@ -11,6 +11,12 @@ import { registerLocalCommand } from "./local-command.ts";
 import { registerNamesrvCommand } from "./namesrv-command.ts";
 import { registerProxyCommand } from "./proxy-command.ts";
 
+// `rmq admin topicList | head`: a closed pipe ends the command quietly, as it would for any Unix tool.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(0);
+  throw e;
+});
+
 const program = new Command("rmq")
   .description("A RocketMQ-5-compatible messaging system")
   .showHelpAfterError()
