@@ -11,6 +11,7 @@
 // Options: --seconds N (per concurrency level, default 5), --failovers N (default 20),
 //          --dir PATH (default a temp dir; removed afterwards), --quick (1 s, 3 failovers).
 
+import { CONTROLLER_CONFIG_SCHEMA } from "../controller/controller-config.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,8 +24,8 @@ import { ControllerCluster } from "../test/fixtures/controller-cluster.ts";
 import { percentile } from "./stats.ts";
 
 const INFLIGHT = [1, 16, 64, 256] as const;
-const TICK_MS = 100;
-const ELECTION_TICKS = 10;
+const TICK_MS = CONTROLLER_CONFIG_SCHEMA.controllerRaftTickMs.default;
+const ELECTION_TICKS = CONTROLLER_CONFIG_SCHEMA.controllerRaftElectionTicks.default;
 
 interface Options {
   seconds: number;

@@ -78,9 +78,10 @@ describe("controller processes", () => {
     const failoverMs = Date.now() - killedAt;
     expect(r.status?.code).toBe(0);
     console.log(`controller failover: first write through the new leader ${failoverMs} ms after kill -9`);
-    // Election timeout is 1-2 s (10 ticks of 100 ms, randomized); a pre-vote that reaches the other
-    // follower inside its leader lease costs one more timeout. Allow that, not more.
-    expect(failoverMs).toBeLessThan(4500);
+    // Election timeout is 0.6-1.2 s (10 ticks of 60 ms, randomized); `npm run bench:controller`
+    // measures the distribution over 20 kills. A pre-vote that reaches the other follower inside its
+    // leader lease costs one more timeout, and CI runs other test files beside this one: allow that.
+    expect(failoverMs).toBeLessThan(3000);
     const newLeader = await cluster.waitForLeader();
     expect(newLeader).not.toBe(old);
     for (let i = 0; i < 30; i++) expect(await nextBrokerId(`set-${i}`)).toBe(2n); // id 1 taken in every set
