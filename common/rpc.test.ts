@@ -6,6 +6,7 @@ import * as net from "node:net";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { ControllerService } from "../proto/gen/rmq/controller/v1/controller_pb.ts";
 import { NamesrvService } from "../proto/gen/rmq/namesrv/v1/namesrv_pb.ts";
 import { ErrorCode, isRmqError, RmqError } from "./errors.ts";
 import { closeRpcConnections, createRpcClient } from "./rpc-client.ts";
@@ -257,6 +258,76 @@ describe("internal RPC", () => {
     expect((await poll).topics).toEqual(["released by shutdown"]);
     expect((await unary).value).toBe("finished");
     expect((await failure(c.getAllTopicList({}))).code).toBe(ErrorCode.RpcUnavailable);
+  });
+
+  it("closeRpcConnections() fails in-flight calls with RPC_CANCELED; the next call reconnects", async () => {
+    let release!: () => void;
+    const s = await serve({
+      getAllTopicList: async () => {
+        await new Promise<void>((r) => {
+          release = r;
+        });
+        return { topics: ["late"] };
+      },
+      getKvConfig: () => ({ value: "v" }),
+    });
+    const c = createRpcClient(NamesrvService, `127.0.0.1:${s.port}`, { timeoutMs: 10_000 });
+    const pending = c.getAllTopicList({});
+    await vi.waitFor(() => expect(release).toBeDefined());
+    closeRpcConnections(`127.0.0.1:${s.port}`);
+    expect((await failure(pending)).code).toBe(ErrorCode.RpcCanceled);
+    release();
+    expect((await c.getKvConfig({})).value).toBe("v");
+  });
+
+  it("a caller's AbortSignal cancels the call (RPC_CANCELED) and aborts the handler's signal", async () => {
+    let handlerSignal: AbortSignal | undefined;
+    const s = await serve({
+      getAllTopicList: async (_req, ctx) => {
+        handlerSignal = ctx.signal;
+        await new Promise<void>((r) => ctx.signal.addEventListener("abort", () => r()));
+        return { topics: [] };
+      },
+    });
+    const c = createRpcClient(NamesrvService, `127.0.0.1:${s.port}`, { timeoutMs: 10_000 });
+    const abort = new AbortController();
+    const pending = c.getAllTopicList({}, { signal: abort.signal });
+    await vi.waitFor(() => expect(handlerSignal).toBeDefined());
+    abort.abort();
+    expect((await failure(pending)).code).toBe(ErrorCode.RpcCanceled);
+    await vi.waitFor(() => expect(handlerSignal?.aborted).toBe(true));
+  });
+
+  it("handlers see the caller's metadata and remaining deadline", async () => {
+    const s = await serve({
+      getKvConfig: (req, ctx) => ({
+        value: `${ctx.requestHeader.get("x-caller")}|${req.key}|${(ctx.timeoutMs() ?? 0) > 1000}|${ctx.method.name}`,
+      }),
+    });
+    const c = createRpcClient(NamesrvService, `127.0.0.1:${s.port}`, { timeoutMs: 5000 });
+    const r = await c.getKvConfig({ key: "k" }, { headers: { "x-caller": "broker-a" } });
+    expect(r.value).toBe("broker-a|k|true|GetKvConfig");
+  });
+
+  it("streaming methods are served next to unary ones on the same server", async () => {
+    const s = await createRpcServer({
+      host: "127.0.0.1",
+      port: 0,
+      routes: (r) =>
+        r.service(ControllerService, {
+          getMetaData: () => ({ group: "g" }),
+          async *watchRoleChange(req) {
+            for (let epoch = 1; epoch <= 3; epoch++) yield { brokerName: req.brokerName, masterEpoch: epoch };
+          },
+        }),
+    });
+    servers.push(s);
+    const c = createRpcClient(ControllerService, `127.0.0.1:${s.port}`);
+    expect((await c.getMetaData({})).group).toBe("g");
+    const epochs: number[] = [];
+    for await (const change of c.watchRoleChange({ brokerName: "b" })) epochs.push(change.masterEpoch);
+    expect(epochs).toEqual([1, 2, 3]);
+    expect(s.connectionCount()).toBe(1);
   });
 
   it("a port in use is LISTEN_FAILED naming the address", async () => {

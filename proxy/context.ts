@@ -2,10 +2,12 @@
 // and over which connection (peer address, the address the client dialled).
 
 import type { IncomingMessage } from "node:http";
-import type { Http2ServerRequest } from "node:http2";
+import type { Http2ServerRequest, Http2Session, IncomingHttpHeaders } from "node:http2";
+import type { Socket } from "node:net";
 import type { HandlerContext } from "@connectrpc/connect";
 import { type ContextValues, createContextKey, createContextValues } from "@connectrpc/connect";
 import { ErrorCode, RmqError } from "../common/errors.ts";
+import type { GrpcCall } from "../common/grpc-handler.ts";
 
 /** Request metadata names (upstream GrpcConstants). */
 export const MetadataKey = {
@@ -45,17 +47,35 @@ export const connectionInfoKey = createContextKey<ConnectionInfo>(UNKNOWN_CONNEC
 
 /** For connectNodeAdapter's `contextValues`: records the connection of each request. */
 export function connectionContextValues(req: IncomingMessage | Http2ServerRequest): ContextValues {
-  const socket = req.socket;
+  const info = connectionInfoOf(req.socket);
   const authorityHeader = req.headers[":authority"] ?? req.headers.host;
-  const info: ConnectionInfo = {
-    remoteAddress: stripIpv4MappedPrefix(socket.remoteAddress ?? ""),
-    remotePort: socket.remotePort ?? 0,
-    localAddress: stripIpv4MappedPrefix(socket.localAddress ?? ""),
-    localPort: socket.localPort ?? 0,
-    tls: (socket as { encrypted?: boolean }).encrypted === true,
-  };
   if (typeof authorityHeader === "string" && authorityHeader.length > 0) info.authority = authorityHeader;
   return createContextValues().set(connectionInfoKey, info);
+}
+
+function connectionInfoOf(socket: Socket | undefined): ConnectionInfo {
+  return {
+    remoteAddress: stripIpv4MappedPrefix(socket?.remoteAddress ?? ""),
+    remotePort: socket?.remotePort ?? 0,
+    localAddress: stripIpv4MappedPrefix(socket?.localAddress ?? ""),
+    localPort: socket?.localPort ?? 0,
+    tls: (socket as { encrypted?: boolean } | undefined)?.encrypted === true,
+  };
+}
+
+/** Per HTTP/2 connection: its ConnectionInfo for the `:authority` its calls last carried. */
+const sessionConnections = new WeakMap<Http2Session, ConnectionInfo>();
+
+/** The connection of a call served by the lean gRPC layer (computed once per connection). */
+function leanConnectionInfo(call: GrpcCall): ConnectionInfo {
+  const session = call.stream.session;
+  const authority = call.headers[":authority"];
+  const cached = session === undefined ? undefined : sessionConnections.get(session);
+  if (cached !== undefined && cached.authority === authority) return cached;
+  const info = connectionInfoOf(session?.socket as Socket | undefined);
+  if (typeof authority === "string" && authority.length > 0) info.authority = authority;
+  if (session !== undefined) sessionConnections.set(session, Object.freeze(info));
+  return info;
 }
 
 export interface CallContext {
@@ -72,6 +92,34 @@ export interface CallContext {
   peer: string;
   /** Milliseconds left until the client's deadline; Infinity without one. */
   remainingMs(): number;
+}
+
+/** Reads the caller of a lean gRPC call; throws CLIENT_ID_REQUIRED as readCallContext does. */
+export function readLeanCallContext(call: GrpcCall): CallContext {
+  const h = call.headers;
+  const clientId = headerValue(h, MetadataKey.CLIENT_ID).trim();
+  if (clientId.length === 0) {
+    throw new RmqError(ErrorCode.ClientIdRequired, `metadata ${MetadataKey.CLIENT_ID} is required`);
+  }
+  const connection = leanConnectionInfo(call);
+  return {
+    clientId,
+    language: headerValue(h, MetadataKey.LANGUAGE),
+    clientVersion: headerValue(h, MetadataKey.CLIENT_VERSION),
+    protocolVersion: headerValue(h, MetadataKey.PROTOCOL_VERSION),
+    namespace: headerValue(h, MetadataKey.NAMESPACE),
+    requestId: headerValue(h, MetadataKey.REQUEST_ID),
+    connection,
+    peer: formatHostPort(connection.remoteAddress, connection.remotePort),
+    remainingMs: () => call.remainingMs(),
+  };
+}
+
+/** A metadata value as connect's Headers.get() reads it: repeated values joined with ", ". */
+function headerValue(headers: IncomingHttpHeaders, name: string): string {
+  const value = headers[name];
+  if (value === undefined) return "";
+  return Array.isArray(value) ? value.join(", ") : value;
 }
 
 /** Reads the caller from the metadata. Throws CLIENT_ID_REQUIRED when x-mq-client-id is missing or blank. */

@@ -2,7 +2,7 @@
 // stored property on send (upstream SendMessageActivity.buildMessageProperty), and how a popped
 // message is presented to a client on delivery (upstream GrpcConverter.buildMessage).
 
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { RESERVED_PROPERTY_NAMES } from "../common/message-validator.ts";
@@ -39,7 +39,8 @@ export function messageTypeOfProperties(properties: Readonly<Record<string, stri
 
 /** Upper-case hex MD5, the body digest every SDK checks (protocol.md §5). */
 export function md5UpperHex(body: Uint8Array): string {
-  return createHash("md5").update(body).digest("hex").toUpperCase();
+  // crypto.hash: one call, no Hash object (this runs once per delivered message)
+  return hash("md5", body, "hex").toUpperCase();
 }
 
 export interface DeliveryOptions {
@@ -49,8 +50,41 @@ export interface DeliveryOptions {
   receiptHandle?: string;
 }
 
-/** The v2 Message a client receives for a popped (or orphan-checked) message. */
-export function v2MessageFromPopped(popped: PoppedMessage, options: DeliveryOptions): Message {
+/**
+ * Everything a client sees of one delivered message, decided once: v2MessageFromPopped builds the
+ * protobuf message from it, message-wire-encoder.ts the wire bytes of the same message.
+ */
+export interface DeliveredMessage {
+  topicName: string;
+  namespace: string;
+  userProperties: Record<string, string>;
+  body: Uint8Array;
+  tag: string | undefined;
+  keys: string[];
+  messageId: string;
+  /** Upper-case hex MD5 of the body. */
+  bodyMd5: string;
+  messageType: MessageType;
+  bornTimestampMs: number;
+  bornHost: string;
+  storeTimestampMs: number;
+  storeHost: string;
+  /** Set for delay messages (a finite TIMER_DELIVER_MS). */
+  deliveryTimestampMs: number | undefined;
+  /** Omitted when empty. */
+  receiptHandle: string | undefined;
+  queueId: number;
+  queueOffset: number;
+  /** Omitted when not positive. */
+  invisibleTimeMs: number | undefined;
+  deliveryAttempt: number;
+  messageGroup: string | undefined;
+  traceContext: string | undefined;
+  deadLetterQueue: { topic: string; messageId: string } | undefined;
+}
+
+/** What a client receives for a popped (or orphan-checked) message. */
+export function deliveredMessage(popped: PoppedMessage, options: DeliveryOptions): DeliveredMessage {
   const props = popped.properties;
   const userProperties: Record<string, string> = {};
   for (const [name, value] of Object.entries(props)) {
@@ -58,44 +92,75 @@ export function v2MessageFromPopped(popped: PoppedMessage, options: DeliveryOpti
     if (name.startsWith(TRANSIENT_PROPERTY_PREFIX)) continue;
     userProperties[name] = value;
   }
-  const tag = props[MessageProperty.TAGS];
-  const keys = (props[MessageProperty.KEYS] ?? "")
-    .split(MessageProperty.KEY_SEPARATOR)
-    .filter((k) => k.length > 0);
+  const keysProperty = props[MessageProperty.KEYS];
+  const keys =
+    keysProperty === undefined || keysProperty.length === 0
+      ? []
+      : keysProperty.split(MessageProperty.KEY_SEPARATOR).filter((k) => k.length > 0);
   const deliverMs = Number(props[MessageProperty.TIMER_DELIVER_MS]);
-  const messageGroup = props[MessageProperty.SHARDING_KEY];
-  const traceContext = props[MessageProperty.TRACE_CONTEXT];
   const dlqTopic = props[MessageProperty.DLQ_ORIGIN_TOPIC];
   const dlqMessageId = props[MessageProperty.DLQ_ORIGIN_MESSAGE_ID];
   const receiptHandle = options.receiptHandle ?? popped.receiptHandle;
-
-  return create(MessageSchema, {
-    topic: { name: unwrapNamespace(options.namespace, popped.topic), resourceNamespace: options.namespace },
+  return {
+    topicName: unwrapNamespace(options.namespace, popped.topic),
+    namespace: options.namespace,
     userProperties,
     body: popped.body,
+    tag: props[MessageProperty.TAGS],
+    keys,
+    messageId: props[MessageProperty.UNIQ_KEY] ?? "",
+    bodyMd5: md5UpperHex(popped.body),
+    messageType: messageTypeOfProperties(props),
+    bornTimestampMs: popped.bornTimestamp,
+    bornHost: popped.bornHost,
+    storeTimestampMs: popped.storeTimestamp,
+    storeHost: popped.storeHost,
+    deliveryTimestampMs: Number.isFinite(deliverMs) ? deliverMs : undefined,
+    receiptHandle: receiptHandle.length > 0 ? receiptHandle : undefined,
+    queueId: popped.queueId,
+    queueOffset: popped.queueOffset,
+    invisibleTimeMs: popped.invisibleTimeMs > 0 ? popped.invisibleTimeMs : undefined,
+    deliveryAttempt: Math.max(1, popped.deliveryAttempt),
+    messageGroup: props[MessageProperty.SHARDING_KEY],
+    traceContext: props[MessageProperty.TRACE_CONTEXT],
+    deadLetterQueue:
+      dlqTopic !== undefined && dlqMessageId !== undefined
+        ? { topic: dlqTopic, messageId: dlqMessageId }
+        : undefined,
+  };
+}
+
+/** The v2 Message a client receives for a popped (or orphan-checked) message. */
+export function v2MessageFromPopped(popped: PoppedMessage, options: DeliveryOptions): Message {
+  return v2Message(deliveredMessage(popped, options));
+}
+
+export function v2Message(m: DeliveredMessage): Message {
+  return create(MessageSchema, {
+    topic: { name: m.topicName, resourceNamespace: m.namespace },
+    userProperties: m.userProperties,
+    body: m.body,
     systemProperties: {
-      tag,
-      keys,
-      messageId: props[MessageProperty.UNIQ_KEY] ?? "",
-      bodyDigest: { type: DigestType.MD5, checksum: md5UpperHex(popped.body) },
+      tag: m.tag,
+      keys: m.keys,
+      messageId: m.messageId,
+      bodyDigest: { type: DigestType.MD5, checksum: m.bodyMd5 },
       bodyEncoding: Encoding.IDENTITY,
-      messageType: messageTypeOfProperties(props),
-      bornTimestamp: timestampFromMs(popped.bornTimestamp),
-      bornHost: popped.bornHost,
-      storeTimestamp: timestampFromMs(popped.storeTimestamp),
-      storeHost: popped.storeHost,
-      deliveryTimestamp: Number.isFinite(deliverMs) ? timestampFromMs(deliverMs) : undefined,
-      receiptHandle: receiptHandle.length > 0 ? receiptHandle : undefined,
-      queueId: popped.queueId,
-      queueOffset: BigInt(popped.queueOffset),
-      invisibleDuration: popped.invisibleTimeMs > 0 ? durationFromMs(popped.invisibleTimeMs) : undefined,
-      deliveryAttempt: Math.max(1, popped.deliveryAttempt),
-      messageGroup,
-      traceContext,
-      deadLetterQueue:
-        dlqTopic !== undefined && dlqMessageId !== undefined
-          ? { topic: dlqTopic, messageId: dlqMessageId }
-          : undefined,
+      messageType: m.messageType,
+      bornTimestamp: timestampFromMs(m.bornTimestampMs),
+      bornHost: m.bornHost,
+      storeTimestamp: timestampFromMs(m.storeTimestampMs),
+      storeHost: m.storeHost,
+      deliveryTimestamp:
+        m.deliveryTimestampMs === undefined ? undefined : timestampFromMs(m.deliveryTimestampMs),
+      receiptHandle: m.receiptHandle,
+      queueId: m.queueId,
+      queueOffset: BigInt(m.queueOffset),
+      invisibleDuration: m.invisibleTimeMs === undefined ? undefined : durationFromMs(m.invisibleTimeMs),
+      deliveryAttempt: m.deliveryAttempt,
+      messageGroup: m.messageGroup,
+      traceContext: m.traceContext,
+      deadLetterQueue: m.deadLetterQueue,
     },
   });
 }

@@ -1,6 +1,12 @@
 // apache.rocketmq.v2.MessagingService: all 17 RPCs, each timed and guarded so that business errors
 // travel as a body Status with gRPC OK (only Telemetry uses gRPC errors, as upstream). The work of
 // each RPC lives in its *-activity.ts file.
+//
+// The RPCs are served two ways on the one server (proxy/server.ts): every unary and
+// server-streaming RPC through the lean gRPC layer (common/grpc-handler.ts, `grpcMethods`), and
+// Telemetry (bidi) plus any request the lean layer does not take (compressed, JSON) through
+// connect-node (`connectImpl`). Both run the same guarded functions below, so answers, status
+// mapping and metrics do not depend on the path.
 
 import {
   create,
@@ -10,19 +16,28 @@ import {
   type MessageShape,
 } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { EncodedFrame, type GrpcMethod, serverStreamMethod, unaryMethod } from "../common/grpc-handler.ts";
 import type { Status } from "../proto/gen/apache/rocketmq/v2/definition_pb.ts";
 import { Code } from "../proto/gen/apache/rocketmq/v2/definition_pb.ts";
-import { MessagingService, PullMessageResponseSchema } from "../proto/gen/apache/rocketmq/v2/service_pb.ts";
+import {
+  MessagingService,
+  type PullMessageResponse,
+  PullMessageResponseSchema,
+  type ReceiveMessageRequest,
+  type ReceiveMessageResponse,
+} from "../proto/gen/apache/rocketmq/v2/service_pb.ts";
 import { ackMessage, changeInvisibleDuration, forwardMessageToDeadLetterQueue } from "./ack-activity.ts";
 import { heartbeat, notifyClientTermination } from "./client-activity.ts";
-import { type CallContext, readCallContext } from "./context.ts";
+import { type CallContext, readCallContext, readLeanCallContext } from "./context.ts";
 import type { ProxyDeps } from "./deps.ts";
+import type { DeliveredMessage } from "./message-converter.ts";
+import { encodeReceivedMessageFrame } from "./message-wire-encoder.ts";
 import { RpcResult } from "./metrics.ts";
 import { recallMessage } from "./recall-activity.ts";
-import { receiveMessage } from "./receive-activity.ts";
+import { receiveMessage, receiveMessageResponse } from "./receive-activity.ts";
 import { queryAssignment, queryRoute } from "./route-activity.ts";
 import { sendMessage } from "./send-activity.ts";
-import { status, statusFromError, v2CodeName } from "./status.ts";
+import { status, statusFromError, v2CodeLabel } from "./status.ts";
 import { telemetry } from "./telemetry.ts";
 import { endTransaction } from "./transaction-activity.ts";
 
@@ -30,7 +45,20 @@ type MessagingServiceImpl = ServiceImpl<typeof MessagingService>;
 
 const NOT_IMPLEMENTED_MESSAGE = "not implemented by this proxy yet";
 
-export function createMessagingService(deps: ProxyDeps): MessagingServiceImpl {
+/** A guarded unary RPC: reads its caller through `readCall`, never throws. */
+type GuardedUnary<I extends DescMessage, O extends DescMessage> = (
+  readCall: () => CallContext,
+  request: MessageShape<I>,
+) => Promise<MessageShape<O>>;
+
+export interface MessagingServiceHandlers {
+  /** For connect-node (Telemetry, and requests the lean path does not take). */
+  connectImpl: MessagingServiceImpl;
+  /** For common/grpc-handler.ts: every unary and server-streaming RPC, by path. */
+  grpcMethods: ReadonlyMap<string, GrpcMethod>;
+}
+
+export function createMessagingService(deps: ProxyDeps): MessagingServiceHandlers {
   /**
    * Wrap a unary activity: read the caller (CLIENT_ID_REQUIRED when unknown), run it, turn a thrown
    * error into `{status}`, and record the latency with the status code.
@@ -39,12 +67,12 @@ export function createMessagingService(deps: ProxyDeps): MessagingServiceImpl {
     <I extends DescMessage, O extends DescMessage>(
       method: DescMethodUnary<I, O>,
       run: (call: CallContext, request: MessageShape<I>) => MessageShape<O> | Promise<MessageShape<O>>,
-    ) =>
-    async (request: MessageShape<I>, ctx: HandlerContext): Promise<MessageShape<O>> => {
+    ): GuardedUnary<I, O> =>
+    async (readCall, request) => {
       const started = performance.now();
       let response: MessageShape<O>;
       try {
-        const call = readCallContext(ctx);
+        const call = readCall();
         deps.clients.touch(call.clientId);
         response = await run(call, request);
       } catch (error) {
@@ -55,7 +83,7 @@ export function createMessagingService(deps: ProxyDeps): MessagingServiceImpl {
       const code = (response as { status?: Status }).status?.code ?? Code.CODE_UNSPECIFIED;
       deps.metrics.observeRpc(
         method.name,
-        v2CodeName(code).toLowerCase(),
+        v2CodeLabel(code),
         false,
         RpcResult.SUCCESS,
         performance.now() - started,
@@ -65,62 +93,61 @@ export function createMessagingService(deps: ProxyDeps): MessagingServiceImpl {
 
   /** PullMessage & co.: answered in the body so clients get a clear status instead of gRPC UNIMPLEMENTED. */
   const notImplemented =
-    <I extends DescMessage, O extends DescMessage>(method: DescMethodUnary<I, O>) =>
-    (): MessageShape<O> => {
+    <I extends DescMessage, O extends DescMessage>(method: DescMethodUnary<I, O>): GuardedUnary<I, O> =>
+    async () => {
       deps.metrics.observeRpc(method.name, "not_implemented", false, RpcResult.SUCCESS, 0);
       return create(method.output, {
         status: status(Code.NOT_IMPLEMENTED, `${method.name} is ${NOT_IMPLEMENTED_MESSAGE}`),
       } as unknown as MessageInitShape<O>);
     };
 
-  const method = MessagingService.method;
+  const receive = async function* <T>(
+    readCall: () => CallContext,
+    request: ReceiveMessageRequest,
+    signal: AbortSignal,
+    writeMessage: (message: DeliveredMessage) => ReceiveMessageResponse | T,
+  ): AsyncGenerator<ReceiveMessageResponse | T> {
+    const started = performance.now();
+    let code: Code = Code.CODE_UNSPECIFIED;
+    let result: RpcResult = RpcResult.SUCCESS;
+    try {
+      yield* receiveMessage(deps, request, readCall, signal, writeMessage, (outcome) => {
+        code = outcome.status.code;
+      });
+    } catch (error) {
+      result = RpcResult.WRITE_CHANNEL_FAILED;
+      throw error;
+    } finally {
+      if (signal.aborted && result === RpcResult.SUCCESS && code === Code.CODE_UNSPECIFIED)
+        result = RpcResult.CANCELLED;
+      deps.metrics.observeRpc("ReceiveMessage", v2CodeLabel(code), true, result, performance.now() - started);
+    }
+  };
 
-  return {
+  const pull = async function* (): AsyncGenerator<PullMessageResponse> {
+    deps.metrics.observeRpc("PullMessage", "not_implemented", false, RpcResult.SUCCESS, 0);
+    yield create(PullMessageResponseSchema, {
+      content: {
+        case: "status",
+        value: status(Code.NOT_IMPLEMENTED, `PullMessage is ${NOT_IMPLEMENTED_MESSAGE}`),
+      },
+    });
+  };
+
+  const method = MessagingService.method;
+  const guarded = {
     queryRoute: unary(method.queryRoute, (call, req) => queryRoute(deps, call, req)),
     heartbeat: unary(method.heartbeat, (call, req) => heartbeat(deps, call, req)),
     sendMessage: unary(method.sendMessage, (call, req) => sendMessage(deps, call, req)),
     queryAssignment: unary(method.queryAssignment, (call, req) => queryAssignment(deps, call, req)),
-    async *receiveMessage(request, ctx) {
-      const started = performance.now();
-      let code: Code = Code.CODE_UNSPECIFIED;
-      let result: RpcResult = RpcResult.SUCCESS;
-      try {
-        yield* receiveMessage(deps, request, ctx, (outcome) => {
-          code = outcome.status.code;
-        });
-      } catch (error) {
-        result = RpcResult.WRITE_CHANNEL_FAILED;
-        throw error;
-      } finally {
-        if (ctx.signal.aborted && result === RpcResult.SUCCESS && code === Code.CODE_UNSPECIFIED)
-          result = RpcResult.CANCELLED;
-        deps.metrics.observeRpc(
-          "ReceiveMessage",
-          v2CodeName(code).toLowerCase(),
-          true,
-          result,
-          performance.now() - started,
-        );
-      }
-    },
     ackMessage: unary(method.ackMessage, (call, req) => ackMessage(deps, call, req)),
     forwardMessageToDeadLetterQueue: unary(method.forwardMessageToDeadLetterQueue, (call, req) =>
       forwardMessageToDeadLetterQueue(deps, call, req),
     ),
-    async *pullMessage() {
-      deps.metrics.observeRpc("PullMessage", "not_implemented", false, RpcResult.SUCCESS, 0);
-      yield create(PullMessageResponseSchema, {
-        content: {
-          case: "status",
-          value: status(Code.NOT_IMPLEMENTED, `PullMessage is ${NOT_IMPLEMENTED_MESSAGE}`),
-        },
-      });
-    },
     updateOffset: notImplemented(method.updateOffset),
     getOffset: notImplemented(method.getOffset),
     queryOffset: notImplemented(method.queryOffset),
     endTransaction: unary(method.endTransaction, (call, req) => endTransaction(deps, call, req)),
-    telemetry: (requests, ctx) => telemetry(deps, requests, ctx),
     notifyClientTermination: unary(method.notifyClientTermination, (call, req) =>
       notifyClientTermination(deps, call, req),
     ),
@@ -130,4 +157,61 @@ export function createMessagingService(deps: ProxyDeps): MessagingServiceImpl {
     recallMessage: unary(method.recallMessage, (call, req) => recallMessage(deps, call, req)),
     syncLiteSubscription: notImplemented(method.syncLiteSubscription),
   };
+
+  const connectUnary =
+    <I extends DescMessage, O extends DescMessage>(fn: GuardedUnary<I, O>) =>
+    (request: MessageShape<I>, ctx: HandlerContext) =>
+      fn(() => readCallContext(ctx), request);
+  const connectImpl: MessagingServiceImpl = {
+    queryRoute: connectUnary(guarded.queryRoute),
+    heartbeat: connectUnary(guarded.heartbeat),
+    sendMessage: connectUnary(guarded.sendMessage),
+    queryAssignment: connectUnary(guarded.queryAssignment),
+    receiveMessage: (request, ctx) =>
+      receive(() => readCallContext(ctx), request, ctx.signal, receiveMessageResponse),
+    ackMessage: connectUnary(guarded.ackMessage),
+    forwardMessageToDeadLetterQueue: connectUnary(guarded.forwardMessageToDeadLetterQueue),
+    pullMessage: () => pull(),
+    updateOffset: connectUnary(guarded.updateOffset),
+    getOffset: connectUnary(guarded.getOffset),
+    queryOffset: connectUnary(guarded.queryOffset),
+    endTransaction: connectUnary(guarded.endTransaction),
+    telemetry: (requests, ctx) => telemetry(deps, requests, ctx),
+    notifyClientTermination: connectUnary(guarded.notifyClientTermination),
+    changeInvisibleDuration: connectUnary(guarded.changeInvisibleDuration),
+    recallMessage: connectUnary(guarded.recallMessage),
+    syncLiteSubscription: connectUnary(guarded.syncLiteSubscription),
+  };
+
+  const lean = <I extends DescMessage, O extends DescMessage>(
+    m: DescMethodUnary<I, O>,
+    fn: GuardedUnary<I, O>,
+  ): [string, GrpcMethod] =>
+    unaryMethod(m, (request, call) => fn(() => readLeanCallContext(call), request)) as [string, GrpcMethod];
+  // Delivered messages go out pre-encoded (message-wire-encoder.ts), protobuf-es only as a fallback.
+  const encodeDelivered = (message: DeliveredMessage): ReceiveMessageResponse | EncodedFrame => {
+    const frame = encodeReceivedMessageFrame(message);
+    return frame === undefined ? receiveMessageResponse(message) : new EncodedFrame(frame);
+  };
+  const grpcMethods = new Map<string, GrpcMethod>([
+    lean(method.queryRoute, guarded.queryRoute),
+    lean(method.heartbeat, guarded.heartbeat),
+    lean(method.sendMessage, guarded.sendMessage),
+    lean(method.queryAssignment, guarded.queryAssignment),
+    serverStreamMethod(method.receiveMessage, (request, call) =>
+      receive(() => readLeanCallContext(call), request, call.signal, encodeDelivered),
+    ) as [string, GrpcMethod],
+    lean(method.ackMessage, guarded.ackMessage),
+    lean(method.forwardMessageToDeadLetterQueue, guarded.forwardMessageToDeadLetterQueue),
+    serverStreamMethod(method.pullMessage, () => pull()) as [string, GrpcMethod],
+    lean(method.updateOffset, guarded.updateOffset),
+    lean(method.getOffset, guarded.getOffset),
+    lean(method.queryOffset, guarded.queryOffset),
+    lean(method.endTransaction, guarded.endTransaction),
+    lean(method.notifyClientTermination, guarded.notifyClientTermination),
+    lean(method.changeInvisibleDuration, guarded.changeInvisibleDuration),
+    lean(method.recallMessage, guarded.recallMessage),
+    lean(method.syncLiteSubscription, guarded.syncLiteSubscription),
+  ]);
+  return { connectImpl, grpcMethods };
 }

@@ -10,6 +10,9 @@
 import { Counter, Histogram, type Registry } from "prom-client";
 import { isDlqTopic, isRetryTopic, isSystemTopic } from "../common/topic-validator.ts";
 
+/** Label sets of rocketmq_rpc_latency kept ready (RPCs × response codes × results stay far below). */
+const MAX_CACHED_LABEL_SETS = 4096;
+
 /** Upstream rpc latency buckets, milliseconds. */
 export const RPC_LATENCY_BUCKETS_MS = [1, 3, 5, 7, 10, 100, 1000, 2000, 3000];
 
@@ -89,18 +92,27 @@ export function createProxyMetrics(options: ProxyMetricsOptions = {}): ProxyMetr
       })
     : undefined;
 
+  // One label set per (rpc, code, long polling, result): built once, not per call (a hot path).
+  const rpcLabels = new Map<string, Record<string, string>>();
+  const labelsOf = (rpc: string, responseCode: string, longPolling: boolean, result: RpcResult) => {
+    const key = `${rpc}|${responseCode}|${longPolling ? 1 : 0}|${result}`;
+    let labels = rpcLabels.get(key);
+    if (labels === undefined) {
+      labels = Object.freeze({
+        protocol_type: "grpc",
+        request_code: snakeCase(rpc),
+        response_code: responseCode,
+        is_long_polling: String(longPolling),
+        result,
+      });
+      if (rpcLabels.size < MAX_CACHED_LABEL_SETS) rpcLabels.set(key, labels);
+    }
+    return labels;
+  };
+
   return {
     observeRpc(rpc, responseCode, longPolling, result, latencyMs) {
-      rpcLatency.observe(
-        {
-          protocol_type: "grpc",
-          request_code: snakeCase(rpc),
-          response_code: responseCode,
-          is_long_polling: String(longPolling),
-          result,
-        },
-        latencyMs,
-      );
+      rpcLatency.observe(labelsOf(rpc, responseCode, longPolling, result), latencyMs);
     },
     messagesIn(topic, messageType, count, bytes) {
       // Upstream does not count retry and DLQ traffic as messages in or out.

@@ -43,17 +43,36 @@ export function createQueueSelector(): QueueSelector {
   const roundRobin = new Map<string, number>();
   return {
     select(route, messageGroup) {
-      const queues = writableQueues(route);
-      if (queues.length === 0) return undefined;
+      // Counted and indexed without listing the queues: this runs once per SendMessage.
+      const count = writableQueueCount(route);
+      if (count === 0) return undefined;
       if (messageGroup !== undefined && messageGroup.length > 0) {
-        return queues[consistentHash(javaStringHashCode(messageGroup), queues.length)];
+        return writableQueueAt(route, consistentHash(javaStringHashCode(messageGroup), count));
       }
-      const next =
-        ((roundRobin.get(route.topic) ?? Math.floor(Math.random() * queues.length)) + 1) % queues.length;
+      const next = ((roundRobin.get(route.topic) ?? Math.floor(Math.random() * count)) + 1) % count;
       roundRobin.set(route.topic, next);
-      return queues[next];
+      return writableQueueAt(route, next);
     },
   };
+}
+
+function writableQueueCount(route: TopicRoute): number {
+  let count = 0;
+  for (const broker of route.brokers)
+    if (isWritable(broker.perm)) count += Math.max(0, broker.writeQueueNums);
+  return count;
+}
+
+/** The `index`-th entry of writableQueues(route). */
+function writableQueueAt(route: TopicRoute, index: number): TargetQueue | undefined {
+  let rest = index;
+  for (const broker of route.brokers) {
+    if (!isWritable(broker.perm)) continue;
+    const n = Math.max(0, broker.writeQueueNums);
+    if (rest < n) return { brokerName: broker.brokerName, queueId: rest };
+    rest -= n;
+  }
+  return undefined;
 }
 
 /** Writable queues in route order: broker by broker, queue ids ascending. */

@@ -13,14 +13,12 @@
 
 import { create } from "@bufbuild/protobuf";
 import { durationMs, timestampNow } from "@bufbuild/protobuf/wkt";
-import type { HandlerContext } from "@connectrpc/connect";
 import { createMessageFilter, type FilterType, type MessageFilter } from "../broker/filter/message-filter.ts";
 import { ErrorCode, RmqError } from "../common/errors.ts";
 import { validateClientGroup } from "../common/group-validator.ts";
 import { validateClientTopic } from "../common/topic-validator.ts";
 import {
   Code,
-  type Message,
   type Status,
   FilterType as V2FilterType,
 } from "../proto/gen/apache/rocketmq/v2/definition_pb.ts";
@@ -31,14 +29,14 @@ import {
 } from "../proto/gen/apache/rocketmq/v2/service_pb.ts";
 import { MessageProperty, type PoppedMessage } from "./backend.ts";
 import { maxDeliveryAttempts } from "./client-settings.ts";
-import { type CallContext, readCallContext } from "./context.ts";
+import type { CallContext } from "./context.ts";
 import type { ProxyDeps } from "./deps.ts";
 import {
   LONG_POLLING_DEADLINE_MARGIN_MS,
   NODE_CLIENT_MAX_RESPONSE_BYTES,
   type ProxyLimits,
 } from "./limits.ts";
-import { v2MessageFromPopped } from "./message-converter.ts";
+import { type DeliveredMessage, deliveredMessage, v2Message } from "./message-converter.ts";
 import { resolveResource } from "./resource.ts";
 import { okStatus, status, statusFromError } from "./status.ts";
 
@@ -49,29 +47,42 @@ export const DEFAULT_CLIENT_REQUEST_TIMEOUT_MS = 3000;
 
 export interface ReceiveOutcome {
   status: Status;
-  messages: Message[];
-  /** Backend messages behind `messages`, same order (to release those never written). */
+  /** The backend messages to deliver, in order (those never written are released). */
   popped: PoppedMessage[];
+  /** The namespace names are shown in to the client. */
+  namespace: string;
   group: string;
   topic: string;
 }
 
-export async function* receiveMessage(
+/** A delivered message as a ReceiveMessageResponse (the protobuf-es way). */
+export function receiveMessageResponse(message: DeliveredMessage): ReceiveMessageResponse {
+  return create(ReceiveMessageResponseSchema, { content: { case: "message", value: v2Message(message) } });
+}
+
+/**
+ * `readCall` reads the caller (it throws CLIENT_ID_REQUIRED, answered in the stream's status);
+ * `signal` aborts when the client goes away or the call's deadline passes; `writeMessage` turns each
+ * delivered message into what the stream carries (receiveMessageResponse, or pre-encoded bytes).
+ */
+export async function* receiveMessage<T>(
   deps: ProxyDeps,
   request: ReceiveMessageRequest,
-  ctx: HandlerContext,
+  readCall: () => CallContext,
+  signal: AbortSignal,
+  writeMessage: (message: DeliveredMessage) => ReceiveMessageResponse | T,
   onOutcome?: (outcome: ReceiveOutcome) => void,
-): AsyncGenerator<ReceiveMessageResponse> {
+): AsyncGenerator<ReceiveMessageResponse | T> {
   let outcome: ReceiveOutcome;
   try {
-    const call = readCallContext(ctx);
+    const call = readCall();
     deps.clients.touch(call.clientId);
-    outcome = await receive(deps, call, request, ctx.signal);
+    outcome = await receive(deps, call, request, signal);
   } catch (error) {
     outcome = {
       status: statusFromError(error, deps.logger, "ReceiveMessage"),
-      messages: [],
       popped: [],
+      namespace: "",
       group: "",
       topic: "",
     };
@@ -80,8 +91,9 @@ export async function* receiveMessage(
   let written = 0;
   try {
     yield create(ReceiveMessageResponseSchema, { content: { case: "status", value: outcome.status } });
-    for (const message of outcome.messages) {
-      yield create(ReceiveMessageResponseSchema, { content: { case: "message", value: message } });
+    const options = { namespace: outcome.namespace };
+    for (const popped of outcome.popped) {
+      yield writeMessage(deliveredMessage(popped, options));
       written++;
     }
     yield create(ReceiveMessageResponseSchema, {
@@ -209,8 +221,8 @@ async function receive(
   }
   return {
     status: deliver.length > 0 ? okStatus() : status(Code.MESSAGE_NOT_FOUND, "no new message"),
-    messages: deliver.map((p) => v2MessageFromPopped(p, { namespace: topic.namespace })),
     popped: deliver,
+    namespace: topic.namespace,
     group: group.fullName,
     topic: topic.fullName,
   };

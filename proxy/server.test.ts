@@ -804,6 +804,78 @@ describe("shutdown", () => {
   });
 });
 
+describe("the two wire paths: lean gRPC layer and connect fallback", () => {
+  let fx: ProxyFixture;
+  beforeAll(async () => {
+    fx = await startProxyFixture({ limits: { minLongPollingMs: 5000, maxLongPollingMs: 20_000 } });
+    fx.backend.createTopic("TopicW");
+    fx.backend.createTopic("TopicIdle");
+  });
+  afterAll(async () => {
+    await fx.close();
+  });
+
+  it("answers a gzip-compressed request (served by connect) exactly as a plain one (served lean)", async () => {
+    const plain = fx.client(false);
+    const gzip = createRawClient(fx.address, { channelOptions: { "grpc.default_compression_algorithm": 2 } });
+    try {
+      const a = await plain.unary("sendMessage", { messages: [message("TopicW", "plain")] });
+      const b = await gzip.unary("sendMessage", { messages: [message("TopicW", "gzipped")] });
+      expect(a.status?.code).toBe(Code.OK);
+      expect(b.status?.code).toBe(Code.OK);
+      expect(b.entries).toHaveLength(1);
+      const stored = fx.backend.sendCalls.flatMap((call) =>
+        call.messages.map((m) => Buffer.from(m.body).toString()),
+      );
+      expect(stored).toEqual(expect.arrayContaining(["plain", "gzipped"]));
+      const latency = await fx.registry.getSingleMetricAsString("rocketmq_rpc_latency");
+      expect(latency).toMatch(/rocketmq_rpc_latency_count\{[^}]*request_code="send_message"[^}]*\} 2/);
+    } finally {
+      gzip.close();
+    }
+  });
+
+  it("answers an unknown method with gRPC UNIMPLEMENTED", async () => {
+    const session = http2Connect(fx.address.startsWith("http") ? fx.address : `http://${fx.address}`);
+    session.on("error", () => {});
+    try {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/apache.rocketmq.v2.MessagingService/NoSuchMethod",
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
+      const headers = await new Promise<Record<string, unknown>>((resolve) =>
+        stream.once("response", resolve),
+      );
+      stream.close();
+      expect(headers["grpc-status"]).toBe(String(GrpcStatus.UNIMPLEMENTED));
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it("ends a held ReceiveMessage the client cancels: the backend's poll is released", async () => {
+    const c = fx.client(false);
+    const call = c.openServerStream(
+      "receiveMessage",
+      receiveRequest("TopicIdle", "GroupCancel", { longPollingTimeout: { seconds: 15n } }),
+      { deadlineMs: 30_000 },
+    );
+    const ended = new Promise<number>((resolve) => {
+      call.on("error", (e: { code: number }) => resolve(e.code));
+      call.on("end", () => resolve(GrpcStatus.OK));
+    });
+    call.on("data", () => {});
+    await waitFor(() => fx.backend.heldPolls() === 1);
+    call.cancel();
+    expect(await ended).toBe(GrpcStatus.CANCELLED);
+    // well before the 15 s poll would have ended by itself
+    await waitFor(() => fx.backend.heldPolls() === 0, 3000);
+    await waitFor(() => fx.server.streamCount() === 0, 3000);
+  });
+});
+
 async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {

@@ -1,6 +1,8 @@
 // The gRPC proxy server: apache.rocketmq.v2.MessagingService on one TCP port that speaks both
-// plaintext HTTP/2 and TLS (permissive-listener.ts), served by @connectrpc/connect-node with only the
-// gRPC protocol enabled, over a MessagingBackend.
+// plaintext HTTP/2 and TLS (permissive-listener.ts), over a MessagingBackend. Unary and
+// server-streaming RPCs are framed by the lean gRPC layer (common/grpc-handler.ts, which records why
+// and by how much); Telemetry (bidi) and requests that layer does not take (compressed, JSON) are
+// served by @connectrpc/connect-node with only the gRPC protocol enabled, on the same server.
 //
 //   const proxy = await createProxyServer({ port: 8081, backend, logger });
 //   ...
@@ -19,6 +21,7 @@ import type { AddressInfo } from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Registry } from "prom-client";
 import { ErrorCode, RmqError } from "../common/errors.ts";
+import { createGrpcStreamHandler, fallbackToNodeHandler, grpcPath } from "../common/grpc-handler.ts";
 import type { Logger } from "../common/logger.ts";
 import { MessagingService, type TelemetryCommand } from "../proto/gen/apache/rocketmq/v2/service_pb.ts";
 import type { MessagingBackend, TransactionCheck } from "./backend.ts";
@@ -126,8 +129,9 @@ export async function createProxyServer(options: ProxyServerOptions): Promise<Pr
     now: Date.now,
   };
 
+  const service = createMessagingService(deps);
   const handler = connectNodeAdapter({
-    routes: (router) => router.service(MessagingService, createMessagingService(deps)),
+    routes: (router) => router.service(MessagingService, service.connectImpl),
     grpc: true,
     grpcWeb: false,
     connect: false,
@@ -140,7 +144,7 @@ export async function createProxyServer(options: ProxyServerOptions): Promise<Pr
   // keeps such a stream (paused, half-read) until the connection dies, so it is destroyed once the
   // trailers are out: Node queues them with setImmediate after "wantTrailers", and destroy() flushes
   // pending frames before its RST_STREAM, so the client still gets the status first.
-  const serve = (req: Http2ServerRequest, res: Http2ServerResponse) => {
+  const serveWithConnect = (req: Http2ServerRequest, res: Http2ServerResponse) => {
     const stream = req.stream;
     stream.once("wantTrailers", () => {
       setImmediate(() => {
@@ -149,6 +153,15 @@ export async function createProxyServer(options: ProxyServerOptions): Promise<Pr
     });
     handler(req, res);
   };
+  const onStream = createGrpcStreamHandler({
+    methods: service.grpcMethods,
+    readMaxBytes: limits.maxInboundMessageBytes,
+    shutdownSignal: shutdown.signal,
+    fallback: {
+      paths: new Set(MessagingService.methods.map((m) => grpcPath(m))),
+      handle: fallbackToNodeHandler(serveWithConnect),
+    },
+  });
   const http2Settings = {
     maxConcurrentStreams: limits.maxConcurrentStreams,
     initialWindowSize: HTTP2_INITIAL_WINDOW_BYTES,
@@ -165,24 +178,22 @@ export async function createProxyServer(options: ProxyServerOptions): Promise<Pr
   const plaintext =
     tlsMode === "enforcing"
       ? undefined
-      : createHttp2Server({ maxSessionMemory: limits.maxSessionMemoryMb, settings: http2Settings }, serve);
+      : createHttp2Server({ maxSessionMemory: limits.maxSessionMemoryMb, settings: http2Settings });
   const secure =
     credentials === undefined
       ? undefined
-      : createSecureServer(
-          {
-            cert: credentials.cert,
-            key: credentials.key,
-            allowHTTP1: false,
-            ALPNProtocols: ["h2"],
-            maxSessionMemory: limits.maxSessionMemoryMb,
-            settings: http2Settings,
-          },
-          serve,
-        );
+      : createSecureServer({
+          cert: credentials.cert,
+          key: credentials.key,
+          allowHTTP1: false,
+          ALPNProtocols: ["h2"],
+          maxSessionMemory: limits.maxSessionMemoryMb,
+          settings: http2Settings,
+        });
   for (const server of [plaintext, secure]) {
     if (server === undefined) continue;
     sessions.attach(server);
+    server.on("stream", onStream);
     server.on("session", widenWindow);
     server.on("sessionError", (error) => logger.debug({ err: error }, "HTTP/2 session error"));
   }

@@ -94,6 +94,15 @@ export function v2CodeName(code: Code): string {
   return CODE_NAMES.get(code) ?? String(code);
 }
 
+const CODE_LABELS: ReadonlyMap<number, string> = new Map(
+  [...CODE_NAMES].map(([value, name]) => [value, name.toLowerCase()]),
+);
+
+/** Lower-case name of a v2 code ("ok", "topic_not_found"): the response_code metrics label. */
+export function v2CodeLabel(code: Code): string {
+  return CODE_LABELS.get(code) ?? String(code);
+}
+
 export function status(code: Code, message?: string): Status {
   return create(StatusSchema, { code, message: truncate(message ?? v2CodeName(code)) });
 }

@@ -35,6 +35,12 @@ export interface RawClient {
     request: MessageInitShape<In<M>>,
     options?: { metadata?: Record<string, string>; deadlineMs?: number },
   ): Promise<MessageShape<Out<M>>[]>;
+  /** A server stream left to the caller (to cancel it, read it as it comes). */
+  openServerStream<M extends MethodName>(
+    method: M,
+    request: MessageInitShape<In<M>>,
+    options?: { metadata?: Record<string, string>; deadlineMs?: number },
+  ): grpc.ClientReadableStream<MessageShape<Out<M>>>;
   bidi<M extends MethodName>(
     method: M,
     options?: { metadata?: Record<string, string> },
@@ -125,6 +131,15 @@ export function createRawClient(address: string, options: RawClientOptions = {})
         call.on("error", reject);
         call.on("end", () => resolve(out));
       });
+    },
+    openServerStream(method, request, o = {}) {
+      const m = MessagingService.method[method];
+      return invoke(
+        method,
+        create(m.input, request),
+        metadataOf(o.metadata),
+        callOptions(o.deadlineMs),
+      ) as grpc.ClientReadableStream<MessageShape<Out<typeof method>>>;
     },
     bidi(method, o = {}) {
       return invoke(method, metadataOf(o.metadata), {}) as grpc.ClientDuplexStream<
