@@ -9,7 +9,7 @@
 // The MAC (key kept in the broker's config directory, so handles survive restarts) makes a garbled or
 // forged handle fail before anything is looked up. A handle expires at popTime + invisibleTime.
 
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHmac, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from "node:crypto";
 import { join } from "node:path";
 import { corruptFileError, readFileIfExists, writeFileAtomic } from "../../common/atomic-file.ts";
 import { ErrorCode, RmqError } from "../../common/errors.ts";
@@ -58,12 +58,13 @@ function parseNumber(s: string | undefined): number {
 }
 
 export class ReceiptHandleCodec {
-  private readonly key: Buffer;
+  /** A KeyObject, made once: createHmac with raw key bytes re-imports the key on every call (~7x slower). */
+  private readonly key: KeyObject;
 
   constructor(key: Uint8Array) {
     if (key.length < 16)
       throw new RmqError(ErrorCode.IllegalArgument, "receipt handle key must be at least 16 bytes");
-    this.key = Buffer.from(key);
+    this.key = createSecretKey(key);
   }
 
   private mac(payload: string): Buffer {
