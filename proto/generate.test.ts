@@ -11,6 +11,8 @@ const REPO_ROOT = path.resolve(import.meta.dirname, "..");
 const PROTO_DIR = path.join(REPO_ROOT, "proto");
 const GEN_DIR = path.join(PROTO_DIR, "gen");
 const BIN_DIR = path.join(REPO_ROOT, "node_modules", ".bin");
+/** The buf binary (the platform package: the registry here serves no other platform builds). */
+const BUF = path.join(REPO_ROOT, "node_modules", "@bufbuild", "buf-linux-x64", "bin", "buf");
 const BUF_TIMEOUT_MS = 60_000;
 
 const tempDirs: string[] = [];
@@ -48,7 +50,7 @@ function copyBufWorkspace(): string {
 }
 
 function bufGenerate(cwd: string): void {
-  execFileSync(path.join(BIN_DIR, "buf"), ["generate"], {
+  execFileSync(BUF, ["generate"], {
     cwd,
     env: { ...process.env, PATH: `${BIN_DIR}${path.delimiter}${process.env.PATH ?? ""}` },
     stdio: ["ignore", "pipe", "pipe"],

@@ -37,7 +37,6 @@ import { file_apache_rocketmq_v2_service, MessagingService } from "./gen/apache/
 
 const PACKAGE = "apache.rocketmq.v2";
 const REPO_ROOT = path.resolve(import.meta.dirname, "..");
-const BIN_DIR = path.join(REPO_ROOT, "node_modules", ".bin");
 
 /** Fields upstream added after the SDK's proto snapshot (apis v2.1.2); the SDK skips them. */
 const KNOWN_SDK_LACKING_FIELDS = ["apache.rocketmq.v2.Settings.client_properties"];
@@ -553,7 +552,7 @@ describe("schema: the SDK's google-protobuf classes vs our descriptors", () => {
         fs.copyFileSync(path.join(SDK_PROTO_DIR, file), path.join(moduleDir, file));
       }
       fs.writeFileSync(path.join(dir, "buf.yaml"), "version: v2\nmodules:\n  - path: sdk\n");
-      execFileSync(path.join(BIN_DIR, "buf"), ["build", "-o", "sdk.binpb", "--exclude-source-info"], {
+      execFileSync(path.join(REPO_ROOT, "node_modules", "@bufbuild", "buf-linux-x64", "bin", "buf"), ["build", "-o", "sdk.binpb", "--exclude-source-info"], {
         cwd: dir,
         stdio: ["ignore", "pipe", "pipe"],
         timeout: 60_000,
