@@ -11,13 +11,13 @@
 // Options: --seconds N (per concurrency level, default 5), --failovers N (default 20),
 //          --dir PATH (default a temp dir; removed afterwards), --quick (1 s, 3 failovers).
 
-import { CONTROLLER_CONFIG_SCHEMA } from "../controller/controller-config.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { closeRpcConnections, createRpcClient } from "../common/rpc-client.ts";
 import { createRpcServer } from "../common/rpc-server.ts";
 import type { ControllerClient } from "../controller/controller-client.ts";
+import { CONTROLLER_CONFIG_SCHEMA } from "../controller/controller-config.ts";
 import { ControllerService } from "../proto/gen/rmq/controller/v1/controller_pb.ts";
 import { createRaftWal } from "../raft/wal/wal.ts";
 import { ControllerCluster } from "../test/fixtures/controller-cluster.ts";

@@ -55,7 +55,12 @@ export function rawPositionalWrites(dir: string, size: number, durationMs: numbe
  * durable; one loop gathers everything pending into one writev + one fdatasync. The ceiling for a
  * SYNC_FLUSH append path.
  */
-export async function rawGroupCommit(dir: string, size: number, inflight: number, durationMs: number): Promise<LatencyRateResult> {
+export async function rawGroupCommit(
+  dir: string,
+  size: number,
+  inflight: number,
+  durationMs: number,
+): Promise<LatencyRateResult> {
   const fh = await open(join(dir, `raw-group-${inflight}.bin`), "w+");
   const record = Buffer.alloc(size, 0x62);
   let pending: { buf: Buffer; t0: number; resolve: () => void }[] = [];
@@ -106,5 +111,12 @@ export async function rawGroupCommit(dir: string, size: number, inflight: number
   await writer;
   await fh.close();
   latencies.sort((a, b) => a - b);
-  return { ops, seconds, opsPerSec: ops / seconds, p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99), fsyncs };
+  return {
+    ops,
+    seconds,
+    opsPerSec: ops / seconds,
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
+    fsyncs,
+  };
 }

@@ -233,7 +233,11 @@ export function registerLocalCommand(program: Command): void {
       const brokerConfig = await loadLocalBrokerConfig(
         opts.config,
         // Local mode is a single-machine setup: advertise loopback unless broker.conf says otherwise.
-        { storePathRootDir: resolve(DEFAULT_LOCAL_STORE_DIR), enablePropertyFilter: "true", brokerIP1: "127.0.0.1" },
+        {
+          storePathRootDir: resolve(DEFAULT_LOCAL_STORE_DIR),
+          enablePropertyFilter: "true",
+          brokerIP1: "127.0.0.1",
+        },
         {
           storePathRootDir: opts.store === undefined ? undefined : resolve(opts.store),
           namesrvAddr: opts.namesrvAddr,

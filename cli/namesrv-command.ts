@@ -3,7 +3,7 @@
 // controller): it serves Raft and the controller API on its own controllerDLegerPeers address.
 
 import type { Command } from "commander";
-import { Registry, collectDefaultMetrics } from "prom-client";
+import { collectDefaultMetrics, Registry } from "prom-client";
 import { createLogger } from "../common/logger.ts";
 import { createOpsServer } from "../common/ops-server.ts";
 import { runUntilSignalled } from "../common/process-lifecycle.ts";
@@ -35,10 +35,14 @@ export function registerNamesrvCommand(program: Command): void {
         // The file also holds NameServer keys, which the controller schema does not know: the
         // NameServer's own load above already warned about keys neither of them knows.
         const controllerConfig = await loadControllerConfig({ file: opts.config, onWarning: () => {} });
-        controller = await startController(controllerConfig, logger.child({ controller: controllerConfig.self.id }), {
-          registry,
-          opsServer: false,
-        });
+        controller = await startController(
+          controllerConfig,
+          logger.child({ controller: controllerConfig.self.id }),
+          {
+            registry,
+            opsServer: false,
+          },
+        );
         logger.info(
           { id: controllerConfig.self.id, address: controllerConfig.self.address },
           `embedded controller ${controllerConfig.self.id} listening on ${controllerConfig.self.port}`,
@@ -49,7 +53,9 @@ export function registerNamesrvCommand(program: Command): void {
         port: config.metricsPromExporterPort,
         registry,
         notReadyReason: () =>
-          controller === undefined || controller.server.leaderKnown() ? undefined : "no controller leader known yet",
+          controller === undefined || controller.server.leaderKnown()
+            ? undefined
+            : "no controller leader known yet",
       });
       logger.info({ port: namesrv.port, metricsPort: ops.port }, `NameServer listening on ${namesrv.port}`);
       runUntilSignalled(logger, async () => {

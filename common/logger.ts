@@ -1,6 +1,6 @@
 // JSON logs (pino) to stdout, with the role and node bindings every line carries.
 
-import { pino, type Logger } from "pino";
+import { type Logger, pino } from "pino";
 
 export type { Logger };
 

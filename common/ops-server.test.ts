@@ -1,4 +1,4 @@
-import { Registry, Counter } from "prom-client";
+import { Counter, Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
 import { createOpsServer, type OpsServer } from "./ops-server.ts";
 

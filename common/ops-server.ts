@@ -31,7 +31,8 @@ export async function createOpsServer(opts: OpsServerOptions): Promise<OpsServer
     if (path === "/metrics") {
       opts.registry.metrics().then(
         (text) => res.writeHead(200, { "content-type": opts.registry.contentType }).end(text),
-        (err: unknown) => res.writeHead(500, { "content-type": "text/plain" }).end(`metrics failed: ${String(err)}\n`),
+        (err: unknown) =>
+          res.writeHead(500, { "content-type": "text/plain" }).end(`metrics failed: ${String(err)}\n`),
       );
     } else if (path === "/healthz") {
       res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");

@@ -552,11 +552,15 @@ describe("schema: the SDK's google-protobuf classes vs our descriptors", () => {
         fs.copyFileSync(path.join(SDK_PROTO_DIR, file), path.join(moduleDir, file));
       }
       fs.writeFileSync(path.join(dir, "buf.yaml"), "version: v2\nmodules:\n  - path: sdk\n");
-      execFileSync(path.join(REPO_ROOT, "node_modules", "@bufbuild", "buf-linux-x64", "bin", "buf"), ["build", "-o", "sdk.binpb", "--exclude-source-info"], {
-        cwd: dir,
-        stdio: ["ignore", "pipe", "pipe"],
-        timeout: 60_000,
-      });
+      execFileSync(
+        path.join(REPO_ROOT, "node_modules", "@bufbuild", "buf-linux-x64", "bin", "buf"),
+        ["build", "-o", "sdk.binpb", "--exclude-source-info"],
+        {
+          cwd: dir,
+          stdio: ["ignore", "pipe", "pipe"],
+          timeout: 60_000,
+        },
+      );
       const set = fromBinary(FileDescriptorSetSchema, fs.readFileSync(path.join(dir, "sdk.binpb")));
 
       const wrong: string[] = [];

@@ -7,10 +7,23 @@ import { join } from "node:path";
 
 const dir = mkdtempSync(join(tmpdir(), "rmq-test-"));
 const report = join(dir, "report.json");
-const args = ["vitest", "run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`, ...process.argv.slice(2)];
+const args = [
+  "vitest",
+  "run",
+  "--reporter=default",
+  "--reporter=json",
+  `--outputFile.json=${report}`,
+  ...process.argv.slice(2),
+];
 const run = spawnSync("npx", args, { stdio: "inherit", env: process.env });
 
-type Report = { numPassedTests?: number; numFailedTests?: number; numPendingTests?: number; numTodoTests?: number; success?: boolean };
+type Report = {
+  numPassedTests?: number;
+  numFailedTests?: number;
+  numPendingTests?: number;
+  numTodoTests?: number;
+  success?: boolean;
+};
 let parsed: Report = {};
 try {
   parsed = JSON.parse(readFileSync(report, "utf8")) as Report;
