@@ -11,7 +11,9 @@ if (dir === undefined || bytesArg === undefined) {
 }
 const target = Number(bytesArg);
 const size = Number(sizeArg ?? 1024);
-const store = await createMessageStore(defaultMessageStoreConfig(dir), { storeHost: { address: "127.0.0.1", port: 10911 } });
+const store = await createMessageStore(defaultMessageStoreConfig(dir), {
+  storeHost: { address: "127.0.0.1", port: 10911 },
+});
 const body = new Uint8Array(size).fill(0x63);
 const batch: MessageInput[] = [];
 for (let i = 0; i < 256; i++) {

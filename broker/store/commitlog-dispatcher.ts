@@ -1,32 +1,32 @@
-// Turns CommitLog record bytes into DispatchRequests and feeds every index built from the log: the
-// ConsumeQueues, the key Index, and whatever registers later (timer, transactions). The live path (a
-// confirmed batch) and recovery (a verified scan) both go through dispatchRecord.
+// Feeds every index built from the CommitLog: the ConsumeQueues, the key Index, and whatever registers
+// later (timer, transactions). The live path hands over a confirmed batch's records, built from the
+// fields the append already had; recovery hands over the records it parsed from the bytes. Both go
+// through dispatchBatch, so recovery rebuilds exactly what the live path built.
 
-import type { Logger } from "../../common/logger.ts";
-import type { Piece } from "./commitlog.ts";
 import type { Dispatcher, DispatchRequest } from "./dispatch.ts";
-import { parseRecord, type RecordView, viewToDispatchRequest } from "./message-codec.ts";
-import { MessageSysFlag, transactionType } from "./message-sysflag.ts";
 
 /** What the dispatcher needs from the key Index (broker/store/index): a Dispatcher with a durable point. */
 export interface IndexDispatcher extends Dispatcher {
   readonly durableMaxPhyOffset: number;
 }
 
+function dispatchAll(d: Dispatcher, reqs: readonly DispatchRequest[]): void {
+  if (d.dispatchBatch !== undefined) d.dispatchBatch(reqs);
+  else for (const r of reqs) d.dispatch(r);
+}
+
 export class CommitLogDispatcher {
   private readonly consumeQueues: Dispatcher;
   private readonly index: IndexDispatcher | undefined;
   private readonly others: Dispatcher[] = [];
-  private readonly logger: Logger;
   /** Every record below this CommitLog offset has been dispatched. */
   dispatchedOffset = 0;
   /** Store timestamp of the last record dispatched. */
   lastStoreTimestamp = 0;
 
-  constructor(consumeQueues: Dispatcher, index: IndexDispatcher | undefined, logger: Logger) {
+  constructor(consumeQueues: Dispatcher, index: IndexDispatcher | undefined) {
     this.consumeQueues = consumeQueues;
     this.index = index;
-    this.logger = logger;
   }
 
   /** Registers another index fed from the CommitLog (it sees records from now on). */
@@ -34,43 +34,22 @@ export class CommitLogDispatcher {
     this.others.push(d);
   }
 
-  /** Feeds one verified record; `toIndex` is false when the Index already holds it (recovery). */
-  dispatchRecord(buf: Buffer, view: RecordView, toIndex: boolean): DispatchRequest {
-    const req = viewToDispatchRequest(buf, view);
-    this.consumeQueues.dispatch(req);
-    if (
-      toIndex &&
-      this.index !== undefined &&
-      transactionType(req.sysFlag) !== MessageSysFlag.TRANSACTION_ROLLBACK_TYPE
-    ) {
-      this.index.dispatch(req);
-    }
-    for (const d of this.others) d.dispatch(req);
-    this.dispatchedOffset = view.physicalOffset + view.size;
-    this.lastStoreTimestamp = view.storeTimestamp;
-    return req;
-  }
-
-  /** Live path: every record of a confirmed batch, in order (blank markers are skipped). */
-  dispatchPieces(pieces: readonly Piece[]): void {
-    for (const piece of pieces) {
-      const fileEnd = piece.file.fileEnd;
-      for (const span of piece.spans) {
-        let p = span.start;
-        let g = span.offset;
-        while (p < span.end) {
-          const res = parseRecord(span.buf, p, span.end, { verifyCrc: false, segmentRemaining: fileEnd - g });
-          if (res.kind === "record") {
-            this.dispatchRecord(span.buf, res.view, true);
-            p += res.view.size;
-            g += res.view.size;
-          } else {
-            if (res.kind === "blank") this.dispatchedOffset = fileEnd;
-            else this.logger.error({ offset: g, result: res }, "unparseable record in a confirmed batch");
-            break;
-          }
-        }
+  /**
+   * Feeds verified records in CommitLog order; `end` is where the dispatched log now ends (past a blank
+   * marker, the next segment). The Index gets only records at or after `indexFrom` (recovery: the ones
+   * it does not durably hold already); the Index itself leaves ROLLBACK transaction records out.
+   */
+  dispatchBatch(reqs: readonly DispatchRequest[], end: number, indexFrom = 0): void {
+    if (reqs.length > 0) {
+      dispatchAll(this.consumeQueues, reqs);
+      if (this.index !== undefined) {
+        let i = 0;
+        while (i < reqs.length && (reqs[i] as DispatchRequest).commitLogOffset < indexFrom) i++;
+        if (i < reqs.length) dispatchAll(this.index, i === 0 ? reqs : reqs.slice(i));
       }
+      for (const d of this.others) dispatchAll(d, reqs);
+      this.lastStoreTimestamp = (reqs[reqs.length - 1] as DispatchRequest).storeTimestamp;
     }
+    this.dispatchedOffset = end;
   }
 }

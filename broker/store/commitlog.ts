@@ -1,17 +1,26 @@
-// The CommitLog: append-only segments holding every record, and the one IO loop that writes them.
+// The CommitLog: append-only segments holding every record, and the IO pipeline that writes them.
 //
 // Appends are synchronous (Node is single-threaded, so this is the "put lock"): the caller's record is
-// given its physical offset and store timestamp and encoded straight into a shared encode arena, and
-// the bytes join the pending batch. One IO loop takes the whole pending batch, writes it with one
-// writev per segment it touches, and then
-//   ASYNC_FLUSH: confirms it (dispatch to ConsumeQueue/Index) and completes the waiters; a background
-//                flusher fdatasyncs every flushIntervalCommitLog ms (or when enough pages are dirty);
-//   SYNC_FLUSH:  fdatasyncs, confirms, completes the waiters (group commit: appends that arrive while
-//                a batch is being written or synced form the next batch and wait for the next sync).
-// Offsets: allocOffset (next byte to assign) >= writtenOffset (in the file) >= flushedOffset (synced).
+// given its physical offset and store timestamp and encoded straight into an encode arena, and the bytes
+// join the pending batch. The pending batch is written with one writev per segment it touches, either
+// at the end of the tick or at once when it has grown to WRITE_EAGER_BYTES, so that a write overlaps the
+// encoding of what follows; up to MAX_WRITES_IN_FLIGHT batch writes run at once. Whatever order they
+// complete in, batches are processed in log order:
+//   ASYNC_FLUSH: a written batch is confirmed (dispatched to ConsumeQueue/Index) and its waiters complete;
+//                a background flusher fdatasyncs every flushIntervalCommitLog ms (or when enough pages
+//                are dirty);
+//   SYNC_FLUSH:  a written batch waits for an fdatasync that starts after its write completed; one sync
+//                runs at a time and covers every batch written before it started (group commit: at most
+//                one fdatasync per batch, fewer under load), while later batches are already being
+//                written. Only then is the batch confirmed and are its waiters completed.
+// Confirmed waiters are completed ACK_SLICE at a time with a turn of the event loop in between, so the
+// appends they trigger are written (and synced) in step rather than all behind one long burst.
+// Offsets: allocOffset (next byte to assign) >= writtenOffset (in the files, in log order) >= flushedOffset
+// (synced).
 import { ErrorCode, RmqError } from "../../common/errors.ts";
 import type { Logger } from "../../common/logger.ts";
 import { FlushDiskType } from "./config.ts";
+import type { DispatchRequest } from "./dispatch.ts";
 import type { MappedFile } from "./mapped-file.ts";
 import { MappedFileQueue } from "./mapped-file-queue.ts";
 import {
@@ -26,11 +35,20 @@ import {
   type RecordFields,
   type RecordView,
   readLong,
+  viewToDispatchRequest,
 } from "./message-codec.ts";
 import { type FileIo, readFully, writeFully } from "./store-io.ts";
 
-/** Encode arena size: records of one tick are encoded back to back into it (a new one when full). */
+/** Encode arena size: records are encoded back to back into it (another arena when full). */
 const ENCODE_ARENA_SIZE = 4 * 1024 * 1024;
+/** Arenas whose bytes are all written are kept for reuse, up to this many (no allocation per arena fill). */
+const MAX_SPARE_ARENAS = 4;
+/** A pending batch this large is written at once instead of at the end of the tick. */
+const WRITE_EAGER_BYTES = 256 * 1024;
+/** Confirmed waiters completed per turn of the event loop. */
+const ACK_SLICE = 128;
+/** Batch writes issued and not yet completed, at most. */
+const MAX_WRITES_IN_FLIGHT = 2;
 /** Reads of records closer than this are merged into one pread. */
 const READ_COALESCE_GAP = 64 * 1024;
 /** Largest merged pread. */
@@ -49,6 +67,12 @@ export interface AppendWaiter {
   complete(outcome: AppendOutcome): void;
   fail(err: Error): void;
 }
+
+/**
+ * A record to append: the fields it is encoded from, which are also the DispatchRequest it is confirmed
+ * with (`size` is its total length; the CommitLog sets physicalOffset, commitLogOffset, storeTimestamp).
+ */
+export interface AppendRecord extends RecordFields, DispatchRequest {}
 
 /** A run of bytes in one buffer, destined for consecutive CommitLog offsets starting at `offset`. */
 export interface Span {
@@ -70,17 +94,29 @@ class Batch {
   readonly start: number;
   end: number;
   readonly pieces: Piece[] = [];
-  /** Completed once the batch is written (ASYNC: once confirmed). */
+  /** The batch's records in log order, dispatched when it is confirmed. */
+  readonly records: DispatchRequest[] = [];
+  /** ASYNC_FLUSH: completed once confirmed; SYNC_FLUSH: once written (WAIT=false). */
   writeWaiters: AppendWaiter[] = [];
   /** SYNC_FLUSH: completed once the batch is synced, or on timeout. */
   flushWaiters: AppendWaiter[] = [];
+  /** whenIdle callers: released once the batch is confirmed or failed (never by a timeout). */
+  barriers: Array<() => void> = [];
   timer: NodeJS.Timeout | undefined;
   lastStoreTimestamp = 0;
+  /** Its write completed (possibly before an earlier batch's did). */
+  written = false;
 
   constructor(start: number) {
     this.start = start;
     this.end = start;
   }
+}
+
+/** An arena that is full: reusable once the CommitLog is written up to `end`. */
+interface RetiredArena {
+  buf: Buffer;
+  end: number;
 }
 
 export interface CommitLogOptions {
@@ -94,8 +130,11 @@ export interface CommitLogOptions {
   io: FileIo;
   logger: Logger;
   clock: () => number;
-  /** Called in CommitLog order with each confirmed batch, before its waiters complete. */
-  onConfirmed: (pieces: readonly Piece[]) => void;
+  /**
+   * Called in CommitLog order with each confirmed batch's records (blank markers have none), before its
+   * waiters complete; `end` is the batch's end offset (past a blank marker: the next segment's start).
+   */
+  onConfirmed: (records: readonly DispatchRequest[], end: number) => void;
 }
 
 /** A record read back: its bytes and where its fields sit. */
@@ -112,6 +151,10 @@ export interface RawChunk {
   nextOffset: number;
 }
 
+function toError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}
+
 export class CommitLog {
   readonly files: MappedFileQueue;
   private readonly opts: CommitLogOptions;
@@ -124,14 +167,28 @@ export class CommitLog {
   private flushedStoreTimestampValue = 0;
   private arena: Buffer = Buffer.allocUnsafe(0);
   private arenaPos = 0;
+  private readonly spareArenas: Buffer[] = [];
+  private retiredArenas: RetiredArena[] = [];
+  /** Appends not yet handed to a write. */
   private pending: Batch | undefined;
-  private inflight: Batch | undefined;
-  private running = false;
+  /** Batches whose write was issued, in log order, until processed in order. */
+  private writing: Batch[] = [];
+  private writesInFlight = 0;
+  /** SYNC_FLUSH: batches written (in order) and waiting for the next fdatasync. */
+  private unsynced: Batch[] = [];
+  /** SYNC_FLUSH: the batches the running fdatasync covers. */
+  private syncingBatches: Batch[] = [];
+  private syncing = false;
+  /** The batch holding the newest append until it is confirmed: where a waiter registered now belongs. */
+  private newest: Batch | undefined;
   private scheduled = false;
+  /** Confirmed waiters (and whenIdle barriers) not yet completed, from ackHead on. */
+  private readonly acks: Array<AppendWaiter | (() => void) | undefined> = [];
+  private ackHead = 0;
+  private ackScheduled = false;
   private failure: Error | undefined;
   private readonly dirty = new Set<MappedFile>();
   private syncTail: Promise<void> = Promise.resolve();
-  private idleWaiters: Array<() => void> = [];
   private flushTimer: NodeJS.Timeout | undefined;
   private lastThoroughFlush = 0;
   private flushing = false;
@@ -208,11 +265,12 @@ export class CommitLog {
   }
 
   /**
-   * Appends one record of `totalSize` bytes: sets `f.physicalOffset` and `f.storeTimestamp` (monotonic in
-   * log order) and encodes it into the pending batch. Completion is awaited through addWaiter.
+   * Appends one record of `rec.size` bytes: sets its physicalOffset/commitLogOffset and storeTimestamp
+   * (monotonic in log order) and encodes it into the pending batch. Completion is awaited through addWaiter.
    */
-  appendRecord(f: RecordFields, totalSize: number): void {
+  appendRecord(rec: AppendRecord): void {
     this.checkWritable();
+    const totalSize = rec.size;
     if (totalSize > this.maxRecordSize) {
       throw new RmqError(
         ErrorCode.MessageBodyTooLarge,
@@ -223,12 +281,15 @@ export class CommitLog {
     const now = this.opts.clock();
     const ts = Math.max(now, this.lastStoreTimestamp);
     this.lastStoreTimestamp = ts;
-    f.physicalOffset = this.allocOffset;
-    f.storeTimestamp = ts;
-    const [buf, pos] = this.reserve(file, totalSize);
-    encodeRecord(buf, pos, totalSize, f);
+    rec.physicalOffset = this.allocOffset;
+    rec.commitLogOffset = this.allocOffset;
+    rec.storeTimestamp = ts;
+    const pos = this.reserve(file, totalSize);
+    encodeRecord(this.arena, pos, totalSize, rec);
     const batch = this.pending as Batch;
+    batch.records.push(rec);
     batch.lastStoreTimestamp = ts;
+    if (batch.end - batch.start >= WRITE_EAGER_BYTES) this.issueWrites();
   }
 
   /** The file to append `size` bytes to, rolling (blank marker + new file) when they do not fit. */
@@ -236,8 +297,8 @@ export class CommitLog {
     let file = this.fileForAppend();
     const remaining = file.fileEnd - this.allocOffset;
     if (size + END_FILE_MIN_BLANK_LENGTH > remaining) {
-      const [buf, pos] = this.reserve(file, END_FILE_MIN_BLANK_LENGTH);
-      encodeBlank(buf, pos, remaining);
+      const pos = this.reserve(file, END_FILE_MIN_BLANK_LENGTH);
+      encodeBlank(this.arena, pos, remaining);
       this.allocOffset = file.fileEnd;
       this.pendingBatch().end = this.allocOffset;
       file = this.fileForAppend();
@@ -255,20 +316,41 @@ export class CommitLog {
   }
 
   private pendingBatch(): Batch {
-    if (this.pending === undefined) this.pending = new Batch(this.allocOffset);
-    return this.pending;
+    let b = this.pending;
+    if (b === undefined) {
+      b = new Batch(this.allocOffset);
+      this.pending = b;
+      this.newest = b;
+      this.schedule();
+    }
+    return b;
   }
 
-  /** Reserves `size` bytes of the encode arena at allocOffset in `file`, and advances allocOffset. */
-  private reserve(file: MappedFile, size: number): [Buffer, number] {
-    if (this.arena.length - this.arenaPos < size) {
-      this.arena = Buffer.allocUnsafe(Math.max(ENCODE_ARENA_SIZE, size));
-      this.arenaPos = 0;
-    }
+  /** Reserves `size` bytes of the encode arena at allocOffset in `file`, advances allocOffset; returns the arena position. */
+  private reserve(file: MappedFile, size: number): number {
+    if (this.arena.length - this.arenaPos < size) this.nextArena(size);
     const pos = this.arenaPos;
     this.arenaPos += size;
     this.addSpan(file, this.arena, pos, pos + size);
-    return [this.arena, pos];
+    return pos;
+  }
+
+  /** Retires the current arena and takes one with room for `size`: a spare one whose bytes are all written, or a new one. */
+  private nextArena(size: number): void {
+    if (this.arena.length === ENCODE_ARENA_SIZE)
+      this.retiredArenas.push({ buf: this.arena, end: this.allocOffset });
+    while (
+      this.retiredArenas.length > 0 &&
+      (this.retiredArenas[0] as RetiredArena).end <= this.writtenOffsetValue
+    ) {
+      const r = this.retiredArenas.shift() as RetiredArena;
+      if (this.spareArenas.length < MAX_SPARE_ARENAS) this.spareArenas.push(r.buf);
+    }
+    this.arena =
+      size <= ENCODE_ARENA_SIZE
+        ? (this.spareArenas.pop() ?? Buffer.allocUnsafe(ENCODE_ARENA_SIZE))
+        : Buffer.allocUnsafe(size);
+    this.arenaPos = 0;
   }
 
   private addSpan(file: MappedFile, buf: Buffer, start: number, end: number): void {
@@ -299,7 +381,8 @@ export class CommitLog {
       const empty =
         this.files.files.length === 0 &&
         this.allocOffset === this.writtenOffsetValue &&
-        this.pending === undefined;
+        this.pending === undefined &&
+        this.newest === undefined;
       if (!(empty && phyOffset % fileSize === 0 && phyOffset >= 0)) {
         throw new RmqError(
           ErrorCode.CommitLogOffsetMismatch,
@@ -342,6 +425,7 @@ export class CommitLog {
       }
     }
     if (runStart < data.length) runs.push({ start: runStart, end: data.length, offset: runOffset, blank: 0 });
+    const requests = views.map((v) => viewToDispatchRequest(data, v));
     if (phyOffset !== this.allocOffset) {
       this.allocOffset = phyOffset;
       this.writtenOffsetValue = phyOffset;
@@ -358,19 +442,24 @@ export class CommitLog {
     }
     for (const v of views)
       if (v.storeTimestamp > this.lastStoreTimestamp) this.lastStoreTimestamp = v.storeTimestamp;
-    if (this.pending !== undefined) this.pending.lastStoreTimestamp = this.lastStoreTimestamp;
+    const batch = this.pending;
+    if (batch !== undefined) {
+      for (const r of requests) batch.records.push(r);
+      batch.lastStoreTimestamp = this.lastStoreTimestamp;
+      if (batch.end - batch.start >= WRITE_EAGER_BYTES) this.issueWrites();
+    }
     return views;
   }
 
-  /** Registers completion for everything appended so far in this tick. */
+  /** Registers completion for everything appended so far. */
   addWaiter(w: AppendWaiter): void {
     if (this.failure !== undefined) {
       w.fail(new RmqError(ErrorCode.StoreNotWritable, `CommitLog failed: ${this.failure.message}`));
       return;
     }
-    const batch = this.pending;
+    const batch = this.newest;
     if (batch === undefined) {
-      // Nothing to write (an empty appendRaw): already durable as far as this caller is concerned.
+      // Everything appended so far is confirmed (or nothing was appended: an empty appendRaw).
       w.complete(AppendOutcome.OK);
       return;
     }
@@ -380,10 +469,11 @@ export class CommitLog {
         batch.timer = setTimeout(() => this.flushTimedOut(batch), this.opts.syncFlushTimeout);
         batch.timer.unref();
       }
+    } else if (this.sync && this.writtenOffsetValue >= batch.end) {
+      w.complete(AppendOutcome.OK); // written already, waiting for its sync: WAIT=false needs no more
     } else {
       batch.writeWaiters.push(w);
     }
-    this.schedule();
   }
 
   private flushTimedOut(batch: Batch): void {
@@ -398,38 +488,33 @@ export class CommitLog {
     for (const w of ws) w.complete(AppendOutcome.FLUSH_TIMEOUT);
   }
 
-  // ---------------------------------------------------------------- the IO loop
+  // ---------------------------------------------------------------- the IO pipeline
 
+  /** Writes what is pending at the end of this tick (appends of the same tick join the batch). */
   private schedule(): void {
-    if (this.running || this.scheduled) return;
+    if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => void this.runLoop());
+    setImmediate(() => {
+      this.scheduled = false;
+      this.issueWrites();
+    });
   }
 
-  private async runLoop(): Promise<void> {
-    this.scheduled = false;
-    if (this.running) return;
-    this.running = true;
-    try {
-      while (this.pending !== undefined && this.failure === undefined) {
-        const batch = this.pending;
-        this.pending = undefined;
-        this.inflight = batch;
-        await this.writeBatch(batch);
-        if (this.sync) {
-          completeAll(batch.writeWaiters, AppendOutcome.OK);
-          batch.writeWaiters = [];
-          await this.syncDirty();
-        }
-        this.confirm(batch);
-        this.inflight = undefined;
-      }
-    } catch (e) {
-      this.fail(e instanceof Error ? e : new Error(String(e)));
-    } finally {
-      this.running = false;
-      if (this.pending !== undefined && this.failure === undefined) this.schedule();
-      else this.notifyIdle();
+  /** Hands the pending batch to a write, unless MAX_WRITES_IN_FLIGHT writes are running. */
+  private issueWrites(): void {
+    while (
+      this.pending !== undefined &&
+      this.writesInFlight < MAX_WRITES_IN_FLIGHT &&
+      this.failure === undefined
+    ) {
+      const batch = this.pending;
+      this.pending = undefined;
+      this.writing.push(batch);
+      this.writesInFlight++;
+      this.writeBatch(batch).then(
+        () => this.onWritten(batch),
+        (e: unknown) => this.fail(toError(e)),
+      );
     }
   }
 
@@ -445,24 +530,103 @@ export class CommitLog {
       }
       this.dirty.add(file);
     }
-    this.writtenOffsetValue = batch.end;
-    this.writtenStoreTimestamp = batch.lastStoreTimestamp || this.writtenStoreTimestamp;
+  }
+
+  /** A batch's write completed: process every batch written so far, in log order. */
+  private onWritten(b: Batch): void {
+    if (this.failure !== undefined) return;
+    b.written = true;
+    this.writesInFlight--;
+    while (this.writing.length > 0 && (this.writing[0] as Batch).written) {
+      const w = this.writing.shift() as Batch;
+      this.writtenOffsetValue = w.end;
+      if (w.lastStoreTimestamp > 0) this.writtenStoreTimestamp = w.lastStoreTimestamp;
+      if (this.sync) {
+        const ws = w.writeWaiters;
+        w.writeWaiters = [];
+        completeAll(ws, AppendOutcome.OK);
+        this.unsynced.push(w);
+      } else {
+        this.confirm(w);
+      }
+    }
+    if (this.sync) this.startSync();
+    this.issueWrites();
+  }
+
+  /**
+   * SYNC_FLUSH: one fdatasync for every batch written so far, unless one is running (the batches then
+   * wait for the next). A batch is confirmed only after a sync that started after its write completed.
+   */
+  private startSync(): void {
+    if (this.syncing || this.unsynced.length === 0 || this.failure !== undefined) return;
+    this.syncing = true;
+    const batches = this.unsynced;
+    this.unsynced = [];
+    this.syncingBatches = batches;
+    this.syncDirty().then(
+      () => {
+        this.syncing = false;
+        this.syncingBatches = [];
+        if (this.failure !== undefined) return;
+        // The next sync (batches written meanwhile) is queued before the acknowledgements: the appends
+        // they trigger must not hold up its fdatasync.
+        this.startSync();
+        for (const b of batches) this.confirm(b);
+      },
+      (e: unknown) => {
+        this.syncing = false;
+        this.fail(toError(e));
+      },
+    );
   }
 
   private confirm(batch: Batch): void {
     if (batch.timer !== undefined) clearTimeout(batch.timer);
     try {
-      this.opts.onConfirmed(batch.pieces);
+      this.opts.onConfirmed(batch.records, batch.end);
     } catch (e) {
       // A dispatcher bug must not lose the acknowledgement of durable data; recovery re-dispatches.
       this.opts.logger.error({ err: e, offset: batch.start }, "dispatch of confirmed records failed");
     }
-    const ws = batch.writeWaiters;
-    const fs = batch.flushWaiters;
+    if (this.newest === batch) this.newest = undefined;
+    const acks = this.acks;
+    for (const w of batch.writeWaiters) acks.push(w);
+    for (const w of batch.flushWaiters) acks.push(w);
+    for (const r of batch.barriers) acks.push(r);
     batch.writeWaiters = [];
     batch.flushWaiters = [];
-    completeAll(ws, AppendOutcome.OK);
-    completeAll(fs, AppendOutcome.OK);
+    batch.barriers = [];
+    this.completeAcks();
+  }
+
+  /**
+   * Completes confirmed waiters in arrival order, ACK_SLICE at a time: after each slice the event loop
+   * gets a turn, so the appends those producers make at once are written (and, in SYNC_FLUSH, their
+   * sync started) while the next slice is still being acknowledged, instead of one long burst of
+   * acknowledgements and appends in front of a single write.
+   */
+  private completeAcks(): void {
+    const acks = this.acks;
+    const stop = Math.min(acks.length, this.ackHead + ACK_SLICE);
+    while (this.ackHead < stop) {
+      const a = acks[this.ackHead] as AppendWaiter | (() => void);
+      acks[this.ackHead] = undefined;
+      this.ackHead++;
+      if (typeof a === "function") a();
+      else a.complete(AppendOutcome.OK);
+    }
+    if (this.ackHead >= acks.length) {
+      acks.length = 0;
+      this.ackHead = 0;
+    } else if (!this.ackScheduled) {
+      this.ackScheduled = true;
+      setImmediate(() => {
+        this.ackScheduled = false;
+        this.issueWrites(); // what the last slice appended goes out before the next slice is acknowledged
+        this.completeAcks();
+      });
+    }
   }
 
   private fail(err: Error): void {
@@ -471,30 +635,31 @@ export class CommitLog {
       this.opts.logger.error({ err }, "CommitLog IO failed; the store no longer accepts writes");
     }
     const e = new RmqError(ErrorCode.StoreNotWritable, `CommitLog IO failed: ${err.message}`, { cause: err });
-    for (const b of [this.inflight, this.pending]) {
-      if (b === undefined) continue;
+    const batches = [...this.writing, ...this.syncingBatches, ...this.unsynced];
+    if (this.pending !== undefined) batches.push(this.pending);
+    this.writing = [];
+    this.syncingBatches = [];
+    this.unsynced = [];
+    this.pending = undefined;
+    this.newest = undefined;
+    for (const b of batches) {
       if (b.timer !== undefined) clearTimeout(b.timer);
-      for (const w of b.writeWaiters) w.fail(e);
-      for (const w of b.flushWaiters) w.fail(e);
+      const ws = [...b.writeWaiters, ...b.flushWaiters];
+      const bs = b.barriers;
       b.writeWaiters = [];
       b.flushWaiters = [];
+      b.barriers = [];
+      for (const w of ws) w.fail(e);
+      for (const r of bs) r();
     }
-    this.inflight = undefined;
-    this.pending = undefined;
   }
 
-  private notifyIdle(): void {
-    const ws = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const w of ws) w();
-  }
-
-  /** Resolves once every append made so far is written (and, in SYNC_FLUSH, synced) or failed. */
+  /** Resolves once every append made so far is confirmed (written, and in SYNC_FLUSH synced) or failed. */
   whenIdle(): Promise<void> {
-    if (!this.running && this.pending === undefined) return Promise.resolve();
+    const b = this.newest;
+    if (b === undefined || this.failure !== undefined) return Promise.resolve();
     return new Promise((resolve) => {
-      this.idleWaiters.push(resolve);
-      if (!this.running) this.schedule();
+      b.barriers.push(resolve);
     });
   }
 
@@ -505,7 +670,8 @@ export class CommitLog {
       const ts = this.writtenStoreTimestamp;
       const files = [...this.dirty];
       this.dirty.clear();
-      await this.files.syncDir(this.opts.io);
+      // No await unless needed: the fdatasync is issued at once, not behind whatever microtasks queue up.
+      if (this.files.dirDirty) await this.files.syncDir(this.opts.io);
       for (const f of files) {
         if (!f.hold()) continue;
         try {
@@ -531,7 +697,7 @@ export class CommitLog {
     try {
       await this.syncDirty();
     } catch (e) {
-      this.fail(e instanceof Error ? e : new Error(String(e)));
+      this.fail(toError(e));
       throw e;
     }
   }
@@ -556,7 +722,7 @@ export class CommitLog {
     try {
       await this.syncDirty();
     } catch (e) {
-      this.fail(e instanceof Error ? e : new Error(String(e)));
+      this.fail(toError(e));
     } finally {
       this.flushing = false;
     }
@@ -741,6 +907,10 @@ export class CommitLog {
     }
     const deleted = await this.files.truncateFrom(offset);
     for (const f of [...this.dirty]) if (!f.isAlive) this.dirty.delete(f);
+    // Every write has completed: retired arenas are free (their `end` may lie beyond the new end).
+    for (const r of this.retiredArenas)
+      if (this.spareArenas.length < MAX_SPARE_ARENAS) this.spareArenas.push(r.buf);
+    this.retiredArenas = [];
     const f = this.files.findFile(offset);
     if (f?.hold()) {
       try {

@@ -84,6 +84,25 @@ export class ConsumeQueueStore implements Dispatcher {
     );
   }
 
+  /** Dispatcher: a batch in CommitLog order, looking each topic's queues up once per run of that topic. */
+  dispatchBatch(reqs: readonly DispatchRequest[]): void {
+    let topic: string | undefined;
+    let byId: Map<number, ConsumeQueue> | undefined;
+    for (const req of reqs) {
+      if (!takesQueueSlot(req.sysFlag)) continue;
+      if (req.topic !== topic) {
+        topic = req.topic;
+        byId = this.queues.get(topic);
+      }
+      let cq = byId?.get(req.queueId);
+      if (cq === undefined) {
+        cq = this.findOrCreate(req.topic, req.queueId);
+        byId = this.queues.get(topic);
+      }
+      cq.putUnit(req.commitLogOffset, req.size, req.tagsCode, req.queueOffset);
+    }
+  }
+
   /** Runs `fn` after every earlier maintenance pass has finished. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const p = this.chain.then(fn, fn);

@@ -9,7 +9,7 @@ import { dirname } from "node:path";
 import { ErrorCode, RmqError } from "../../common/errors.ts";
 import type { MappedFile } from "./mapped-file.ts";
 import { MappedFileQueue } from "./mapped-file-queue.ts";
-import { readLong, writeLong } from "./message-codec.ts";
+import { readLong, writeInt, writeLong } from "./message-codec.ts";
 import { type FileIo, readFully, writeFully } from "./store-io.ts";
 
 export const CQ_STORE_UNIT_SIZE = 20;
@@ -237,9 +237,10 @@ export class ConsumeQueue {
       this.tail.copy(next, 0, 0, used);
       this.tail = next;
     }
-    writeLong(this.tail, used, offset);
-    this.tail.writeInt32BE(size, used + 8);
-    writeLong(this.tail, used + 12, tagsCode);
+    const tail = this.tail;
+    writeLong(tail, used, offset);
+    writeInt(tail, used + 8, size);
+    writeLong(tail, used + 12, tagsCode);
     this.maxLogicOffset++;
   }
 

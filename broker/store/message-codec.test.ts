@@ -50,6 +50,7 @@ type Msg = typeof messageArb extends fc.Arbitrary<infer T> ? T : never;
 
 function encode(m: Msg): { buf: Buffer; fields: RecordFields } {
   const properties = propertiesToString(new Map(Object.entries(m.properties)));
+  const propertyPairs = Object.entries(m.properties).flat();
   const bornHost = ipToBytes(m.bornHost.address);
   const storeHost = ipToBytes(m.storeHost.address);
   const fields: RecordFields = {
@@ -59,7 +60,7 @@ function encode(m: Msg): { buf: Buffer; fields: RecordFields } {
     storeHost,
     storePort: m.storeHost.port,
     topicLength: Buffer.byteLength(m.topic),
-    properties,
+    propertyPairs,
     propertiesLength: Buffer.byteLength(properties),
   };
   const size = calRecordLength(

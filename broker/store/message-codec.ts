@@ -10,6 +10,7 @@
 // not fit. Parsing never trusts a length field: every field is bounds-checked against the record and
 // the segment, and anything off yields a typed "corrupt" result, never an exception.
 import { crc32 } from "node:zlib";
+import { crc32Combine, crc32Range } from "./crc32.ts";
 import type { DispatchRequest } from "./dispatch.ts";
 import { bytesToIp, type HostAddress } from "./host-address.ts";
 import { MessageConst } from "./message-const.ts";
@@ -48,10 +49,19 @@ export function readLong(buf: Buffer, pos: number): number {
   return buf.readInt32BE(pos) * TWO_POW_32 + buf.readUInt32BE(pos + 4);
 }
 
-export function writeLong(buf: Buffer, pos: number, v: number): void {
+/** Big-endian int64 of `v` (an integer within +-2^53) at `pos`; no bounds checks beyond the array's. */
+export function writeLong(buf: Uint8Array, pos: number, v: number): void {
   const hi = Math.floor(v / TWO_POW_32);
-  buf.writeInt32BE(hi, pos);
-  buf.writeUInt32BE(v - hi * TWO_POW_32, pos + 4);
+  writeInt(buf, pos, hi);
+  writeInt(buf, pos + 4, v - hi * TWO_POW_32);
+}
+
+/** Big-endian low 32 bits of `v` at `pos` (an int32 and a uint32 of the same bits are written alike). */
+export function writeInt(buf: Uint8Array, pos: number, v: number): void {
+  buf[pos] = v >>> 24;
+  buf[pos + 1] = v >>> 16;
+  buf[pos + 2] = v >>> 8;
+  buf[pos + 3] = v;
 }
 
 /** Java-style body CRC: CRC32 masked to 31 bits (upstream UtilAll.crc32). */
@@ -65,7 +75,7 @@ export interface RecordFields {
   flag: number;
   queueOffset: number;
   physicalOffset: number;
-  /** Host-v6 bits are set by the encoder from the host lengths. */
+  /** Host-v6 bits are set by the encoder from the host lengths (see recordSysFlag). */
   sysFlag: number;
   bornTimestamp: number;
   bornHost: Uint8Array;
@@ -78,8 +88,21 @@ export interface RecordFields {
   body: Uint8Array;
   topic: string;
   topicLength: number;
-  properties: string;
+  /**
+   * PROPERTIES as [name, value, name, value, ...], written `name\u0001value\u0002` each (no separator
+   * characters inside, well-formed UTF-16: put-message-prepare.ts checks).
+   */
+  propertyPairs: readonly string[];
+  /** UTF-8 length of the PROPERTIES field. */
   propertiesLength: number;
+}
+
+/** The SYSFLAG a record is written with: the caller's flags with the host-v6 bits set from the hosts. */
+export function recordSysFlag(sysFlag: number, bornHostLength: number, storeHostLength: number): number {
+  let f = sysFlag & ~(MessageSysFlag.BORNHOST_V6_FLAG | MessageSysFlag.STOREHOSTADDRESS_V6_FLAG);
+  if (bornHostLength === 16) f |= MessageSysFlag.BORNHOST_V6_FLAG;
+  if (storeHostLength === 16) f |= MessageSysFlag.STOREHOSTADDRESS_V6_FLAG;
+  return f;
 }
 
 /** Total record length for the given variable parts. */
@@ -110,51 +133,92 @@ export function calRecordLength(
   );
 }
 
-/** Writes one record of `totalSize` bytes at `pos` (the caller computed totalSize with calRecordLength). */
+/** Writes an all-ASCII string at `p` (short strings: cheaper than a call into the native encoder). */
+function putAscii(buf: Buffer, p: number, s: string): void {
+  for (let i = 0; i < s.length; i++) buf[p + i] = s.charCodeAt(i);
+}
+
+/** Writes `s`, whose UTF-8 form is `byteLength` bytes, at `p`. */
+function putString(buf: Buffer, p: number, s: string, byteLength: number): void {
+  // Equal lengths mean every character is ASCII.
+  if (byteLength === s.length) putAscii(buf, p, s);
+  else buf.write(s, p, byteLength, "utf8");
+}
+
+/** Writes the PROPERTIES field (`length` bytes) at `p`. */
+function putProperties(buf: Buffer, p: number, pairs: readonly string[], length: number): void {
+  let chars = 0;
+  for (let i = 0; i < pairs.length; i++) chars += (pairs[i] as string).length;
+  // One separator byte follows every name and every value; equal counts mean every character is ASCII.
+  const ascii = chars + pairs.length === length;
+  let q = p;
+  for (let i = 0; i < pairs.length; i++) {
+    const s = pairs[i] as string;
+    if (ascii) {
+      putAscii(buf, q, s);
+      q += s.length;
+    } else {
+      q += buf.write(s, q, "utf8");
+    }
+    buf[q++] = (i & 1) === 0 ? 1 : 2; // NAME_VALUE_SEPARATOR after a name, PROPERTY_SEPARATOR after a value
+  }
+}
+
+/**
+ * Writes one record of `totalSize` bytes at `pos` (the caller computed totalSize with calRecordLength).
+ * The body is read once: its CRC is the BODYCRC field, and the record CRC is assembled from the CRC of
+ * the bytes before the body, that body CRC, and the bytes after it (crc32.ts).
+ */
 export function encodeRecord(buf: Buffer, pos: number, totalSize: number, f: RecordFields): void {
   const v2 = f.topicLength > TOPIC_MAX_LENGTH_V1;
-  let sysFlag = f.sysFlag & ~(MessageSysFlag.BORNHOST_V6_FLAG | MessageSysFlag.STOREHOSTADDRESS_V6_FLAG);
-  if (f.bornHost.length === 16) sysFlag |= MessageSysFlag.BORNHOST_V6_FLAG;
-  if (f.storeHost.length === 16) sysFlag |= MessageSysFlag.STOREHOSTADDRESS_V6_FLAG;
-  buf.writeInt32BE(totalSize, pos);
-  buf.writeInt32BE(v2 ? MESSAGE_MAGIC_CODE_V2 : MESSAGE_MAGIC_CODE_V1, pos + POS_MAGIC);
-  buf.writeInt32BE(bodyCrc(f.body), pos + POS_BODYCRC);
-  buf.writeInt32BE(f.queueId, pos + POS_QUEUEID);
-  buf.writeInt32BE(f.flag | 0, pos + POS_FLAG);
+  const body = f.body;
+  const bodyCrcRaw = crc32(body);
+  writeInt(buf, pos, totalSize);
+  writeInt(buf, pos + POS_MAGIC, v2 ? MESSAGE_MAGIC_CODE_V2 : MESSAGE_MAGIC_CODE_V1);
+  writeInt(buf, pos + POS_BODYCRC, bodyCrcRaw & 0x7fffffff);
+  writeInt(buf, pos + POS_QUEUEID, f.queueId);
+  writeInt(buf, pos + POS_FLAG, f.flag);
   writeLong(buf, pos + POS_QUEUEOFFSET, f.queueOffset);
   writeLong(buf, pos + POS_PHYSICALOFFSET, f.physicalOffset);
-  buf.writeInt32BE(sysFlag, pos + POS_SYSFLAG);
+  writeInt(buf, pos + POS_SYSFLAG, recordSysFlag(f.sysFlag, f.bornHost.length, f.storeHost.length));
   writeLong(buf, pos + POS_BORNTIMESTAMP, f.bornTimestamp);
   let p = pos + POS_BORNHOST;
   buf.set(f.bornHost, p);
   p += f.bornHost.length;
-  buf.writeInt32BE(f.bornPort | 0, p);
+  writeInt(buf, p, f.bornPort);
   p += 4;
   writeLong(buf, p, f.storeTimestamp);
   p += 8;
   buf.set(f.storeHost, p);
   p += f.storeHost.length;
-  buf.writeInt32BE(f.storePort | 0, p);
+  writeInt(buf, p, f.storePort);
   p += 4;
-  buf.writeInt32BE(f.reconsumeTimes | 0, p);
+  writeInt(buf, p, f.reconsumeTimes);
   p += 4;
   writeLong(buf, p, f.preparedTransactionOffset);
   p += 8;
-  buf.writeInt32BE(f.body.length, p);
+  writeInt(buf, p, body.length);
   p += 4;
-  buf.set(f.body, p);
-  p += f.body.length;
+  const headerCrc = crc32Range(buf, pos, p);
+  buf.set(body, p);
+  p += body.length;
+  const tailStart = p;
   if (v2) {
-    buf.writeUInt16BE(f.topicLength, p);
+    buf[p] = f.topicLength >>> 8;
+    buf[p + 1] = f.topicLength;
     p += 2;
   } else {
     buf[p++] = f.topicLength;
   }
-  p += buf.write(f.topic, p, f.topicLength, "utf8");
-  buf.writeUInt16BE(f.propertiesLength, p);
+  putString(buf, p, f.topic, f.topicLength);
+  p += f.topicLength;
+  buf[p] = f.propertiesLength >>> 8;
+  buf[p + 1] = f.propertiesLength;
   p += 2;
-  if (f.propertiesLength > 0) p += buf.write(f.properties, p, f.propertiesLength, "utf8");
-  buf.writeUInt32BE(crc32(buf.subarray(pos, p)), p);
+  putProperties(buf, p, f.propertyPairs, f.propertiesLength);
+  p += f.propertiesLength;
+  const crc = crc32Range(buf, tailStart, p, crc32Combine(headerCrc, bodyCrcRaw, body.length));
+  writeInt(buf, p, crc);
 }
 
 /** Writes a blank end-of-segment marker covering `remaining` bytes. */

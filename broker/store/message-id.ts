@@ -21,6 +21,17 @@ function hexOf(b: Uint8Array, pos: number, len: number): string {
   return s;
 }
 
+const HEX_DIGITS = Buffer.from("0123456789ABCDEF", "latin1");
+
+/** Writes the 8 upper-case hex digits of the low 32 bits of `v` at `pos`. */
+function putHex32(b: Buffer, pos: number, v: number): void {
+  let x = v >>> 0;
+  for (let i = pos + 7; i >= pos; i--) {
+    b[i] = HEX_DIGITS[x & 15] as number;
+    x >>>= 4;
+  }
+}
+
 function hex32(v: number): string {
   return byteHex(v >>> 24) + byteHex(v >>> 16) + byteHex(v >>> 8) + byteHex(v);
 }
@@ -37,6 +48,30 @@ export function hostHex(host: HostAddress): string {
   b.set(ip, 0);
   new DataView(b.buffer).setInt32(ip.length, host.port);
   return hexOf(b, 0, b.length);
+}
+
+/**
+ * Offset msgIds of one store host, built in a scratch buffer and read back as one flat string (the put
+ * path makes one per message; string concatenation would leave a chain of pieces to flatten later).
+ */
+export class OffsetMsgIdEncoder {
+  private readonly scratch: Buffer;
+  private readonly offsetPos: number;
+
+  constructor(host: HostAddress) {
+    const prefix = hostHex(host);
+    this.offsetPos = prefix.length;
+    this.scratch = Buffer.alloc(prefix.length + 16);
+    this.scratch.write(prefix, 0, "latin1");
+  }
+
+  /** The msgId of the record at CommitLog offset `offset` (non-negative, below 2^53). */
+  encode(offset: number): string {
+    const b = this.scratch;
+    putHex32(b, this.offsetPos, Math.floor(offset / 4294967296));
+    putHex32(b, this.offsetPos + 8, offset % 4294967296);
+    return b.toString("latin1");
+  }
 }
 
 /** Offset msgId from the STOREHOST bytes of a record (address then port, as in the record) and its offset. */
@@ -77,12 +112,24 @@ function localMacHex(): string {
 
 const uniqKeyPrefix =
   UNIQ_KEY_VERSION + localMacHex() + (process.pid & 0xffff).toString(16).toUpperCase().padStart(4, "0");
+/** Where the seconds and the sequence go in a UNIQ_KEY. */
+const UNIQ_KEY_SECONDS_POS = uniqKeyPrefix.length;
+const UNIQ_KEY_SEQUENCE_POS = UNIQ_KEY_SECONDS_POS + 8;
+const UNIQ_KEY_LENGTH = UNIQ_KEY_SEQUENCE_POS + 8;
+/** The key is assembled as bytes and read back once: a flat string, cheap to hash and to encode. */
+const uniqKeyScratch = Buffer.alloc(UNIQ_KEY_LENGTH);
+uniqKeyScratch.write(uniqKeyPrefix, 0, "latin1");
+let uniqKeySeconds = -1;
 let uniqKeySequence = 0;
 
 /** A fresh UNIQ_KEY (34 upper-case hex digits), unique per process and second by its sequence. */
 export function createUniqKey(nowMs: number = Date.now()): string {
   const secs = Math.floor(nowMs / 1000) - UNIQ_KEY_EPOCH_SECONDS;
-  const seq = uniqKeySequence;
+  if (secs !== uniqKeySeconds) {
+    uniqKeySeconds = secs;
+    putHex32(uniqKeyScratch, UNIQ_KEY_SECONDS_POS, secs);
+  }
+  putHex32(uniqKeyScratch, UNIQ_KEY_SEQUENCE_POS, uniqKeySequence);
   uniqKeySequence = (uniqKeySequence + 1) >>> 0;
-  return uniqKeyPrefix + hex32(secs) + hex32(seq);
+  return uniqKeyScratch.toString("latin1", 0, UNIQ_KEY_LENGTH);
 }

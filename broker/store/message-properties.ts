@@ -31,6 +31,32 @@ export function propertiesToString(
   return s;
 }
 
+/**
+ * The UTF-8 length of a property name or value when it is all ASCII, -1 when it is not (the caller then
+ * measures it, after making it well-formed). Throws when it holds a separator character.
+ */
+export function asciiPropertyLength(s: string): number {
+  let ascii = true;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 1 || c === 2) {
+      throw new RmqError(
+        ErrorCode.IllegalMessageProperty,
+        `property ${JSON.stringify(s)} holds a separator character`,
+      );
+    }
+    if (c > 0x7f) ascii = false;
+  }
+  return ascii ? s.length : -1;
+}
+
+/** The properties a [name, value, name, value, ...] list encodes (a later pair wins, as when decoding). */
+export function pairsToProperties(pairs: readonly string[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (let i = 0; i + 1 < pairs.length; i += 2) m.set(pairs[i] as string, pairs[i + 1] as string);
+  return m;
+}
+
 /** Decodes a PROPERTIES string; pairs without a name/value separator are skipped, as upstream does. */
 export function stringToProperties(s: string): Map<string, string> {
   const m = new Map<string, string>();

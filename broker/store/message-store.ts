@@ -16,7 +16,7 @@ import { type HostAddress, ipToBytes } from "./host-address.ts";
 import { createIndexService, type IndexService } from "./index/index-service.ts";
 import { type StoredMessage, viewToMessage, viewTopic } from "./message-codec.ts";
 import { MessageConst } from "./message-const.ts";
-import { hostHex, offsetHex } from "./message-id.ts";
+import { OffsetMsgIdEncoder } from "./message-id.ts";
 import {
   type GetMessageResult,
   GetMessageStatus,
@@ -26,7 +26,8 @@ import {
   PutMessageStatus,
 } from "./message-store-types.ts";
 import { takesQueueSlot } from "./message-sysflag.ts";
-import { type PreparedMessage, prepareMessage } from "./put-message-prepare.ts";
+import { type PutContext, prepareMessage } from "./put-message-prepare.ts";
+import type { PutRecord } from "./put-record.ts";
 import { type RecoveryReport, recoverStore } from "./recovery.ts";
 import { StoreCheckpoint } from "./store-checkpoint.ts";
 import { type FileIo, nodeFileIo } from "./store-io.ts";
@@ -178,7 +179,7 @@ export async function createMessageStore(
       io,
       logger,
       clock,
-      onConfirmed: (pieces) => dispatcher?.dispatchPieces(pieces),
+      onConfirmed: (records, end) => dispatcher?.dispatchBatch(records, end),
     });
     cleanups.push(() => commitLog.files.closeAll());
     const consumeQueues = await ConsumeQueueStore.load(
@@ -200,7 +201,7 @@ export async function createMessageStore(
       const opened = index;
       cleanups.push(() => opened.close());
     }
-    dispatcher = new CommitLogDispatcher(consumeQueues, index, logger);
+    dispatcher = new CommitLogDispatcher(consumeQueues, index);
     const report = await recoverStore({
       commitLog,
       consumeQueues,
@@ -265,11 +266,9 @@ class DefaultMessageStore implements MessageStore {
   private readonly index: IndexService | undefined;
   private readonly dispatcher: CommitLogDispatcher;
   private readonly cleanService: CleanService;
-  private readonly storeHostBytes: Uint8Array;
-  private readonly storePort: number;
-  private readonly msgIdPrefix: string;
-  /** Next queue offset per `${topic}-${queueId}` (upstream topicQueueTable). */
-  private readonly topicQueueTable = new Map<string, number>();
+  private readonly putContext: PutContext;
+  /** Next queue offset per topic and queue id (upstream topicQueueTable). */
+  private readonly topicQueueTable = new Map<string, Map<number, number>>();
   private diskFull = false;
   private truncating = false;
   private shuttingDown = false;
@@ -290,9 +289,13 @@ class DefaultMessageStore implements MessageStore {
     this.consumeQueues = p.consumeQueues;
     this.index = p.index;
     this.dispatcher = p.dispatcher;
-    this.storeHostBytes = ipToBytes(p.opts.storeHost.address);
-    this.storePort = p.opts.storeHost.port;
-    this.msgIdPrefix = hostHex(p.opts.storeHost);
+    this.putContext = {
+      maxMessageSize: p.config.maxMessageSize,
+      maxRecordSize: p.commitLog.maxRecordSize,
+      storeHost: ipToBytes(p.opts.storeHost.address),
+      storePort: p.opts.storeHost.port,
+      msgIds: new OffsetMsgIdEncoder(p.opts.storeHost),
+    };
     this.cleanService = new CleanService({
       config: p.config,
       commitLog: p.commitLog,
@@ -311,8 +314,16 @@ class DefaultMessageStore implements MessageStore {
 
   private rebuildTopicQueueTable(): void {
     this.topicQueueTable.clear();
-    for (const cq of this.consumeQueues.all())
-      this.topicQueueTable.set(`${cq.topic}-${cq.queueId}`, cq.maxLogicOffset);
+    for (const cq of this.consumeQueues.all()) this.queueOffsets(cq.topic).set(cq.queueId, cq.maxLogicOffset);
+  }
+
+  private queueOffsets(topic: string): Map<number, number> {
+    let m = this.topicQueueTable.get(topic);
+    if (m === undefined) {
+      m = new Map();
+      this.topicQueueTable.set(topic, m);
+    }
+    return m;
   }
 
   /** Makes the recovered state durable, marks the run as started, starts the background services. */
@@ -339,7 +350,8 @@ class DefaultMessageStore implements MessageStore {
 
   /**
    * Writes buffered ConsumeQueue units; when enough is dirty (or `force`, or the thorough interval
-   * passed) syncs them and the Index, then records in the checkpoint how far everything is durable.
+   * passed) syncs them (and, on the thorough pass, the Index), then records in the checkpoint how far
+   * everything is durable.
    */
   private flushConsumeQueues(force: boolean): Promise<void> {
     return this.exclusive(async () => {
@@ -353,11 +365,14 @@ class DefaultMessageStore implements MessageStore {
         return;
       if (thorough) this.lastCqThoroughFlush = now;
       await this.consumeQueues.syncAll();
-      if (this.index !== undefined) await this.index.flush();
+      // The Index (fully rewritten slot pages under random keys: tens of MiB) is flushed on the
+      // thorough interval, under memory pressure (index-service.ts) and at shutdown, not every pass;
+      // after a crash, recovery re-indexes from its own durable point.
+      if (this.index !== undefined && thorough) await this.index.flush();
       const d = this.checkpoint.data;
       d.dispatchedPhyOffset = dispatched;
       d.logicsMsgTimestamp = dispatchedTs;
-      d.indexMsgTimestamp = dispatchedTs;
+      if (this.index !== undefined && thorough) d.indexMsgTimestamp = dispatchedTs;
       d.commitLogFlushedOffset = this.commitLog.flushedOffset;
       d.physicMsgTimestamp = this.commitLog.flushedStoreTimestamp;
       d.confirmPhyOffset = this.commitLog.confirmOffset;
@@ -390,81 +405,58 @@ class DefaultMessageStore implements MessageStore {
     }
   }
 
-  private prepare(msg: MessageInput): PreparedMessage {
-    return prepareMessage(
-      msg,
-      this.config.maxMessageSize,
-      this.commitLog.maxRecordSize,
-      this.storeHostBytes,
-      this.storePort,
-      this.clock(),
-    );
-  }
-
   /** Synchronous: assigns the queue offset and appends the record to the pending batch. */
-  private append(p: PreparedMessage): PutMessageResult {
-    const f = p.fields;
-    const slot = takesQueueSlot(f.sysFlag);
-    const key = `${f.topic}-${f.queueId}`;
-    const queueOffset = slot ? (this.topicQueueTable.get(key) ?? 0) : 0;
-    f.queueOffset = queueOffset;
-    this.commitLog.appendRecord(f, p.totalSize);
-    if (slot) this.topicQueueTable.set(key, queueOffset + 1);
-    return {
-      status: PutMessageStatus.PUT_OK,
-      msgId: this.msgIdPrefix + offsetHex(f.physicalOffset),
-      uniqKey: p.uniqKey,
-      commitLogOffset: f.physicalOffset,
-      queueOffset,
-      size: p.totalSize,
-      storeTimestamp: f.storeTimestamp,
-    };
+  private append(r: PutRecord): void {
+    const slot = takesQueueSlot(r.sysFlag);
+    let offsets: Map<number, number> | undefined;
+    if (slot) {
+      offsets = this.queueOffsets(r.topic);
+      r.queueOffset = offsets.get(r.queueId) ?? 0;
+    }
+    this.commitLog.appendRecord(r);
+    if (offsets !== undefined) offsets.set(r.queueId, r.queueOffset + 1);
   }
 
   putMessage(msg: MessageInput): Promise<PutMessageResult> {
-    let result: PutMessageResult;
-    let waitFlush: boolean;
+    let r: PutRecord;
     try {
       this.checkWritable(false);
-      const p = this.prepare(msg);
-      waitFlush = p.waitFlush;
-      result = this.append(p);
+      r = prepareMessage(msg, this.putContext, this.clock());
+      this.append(r);
     } catch (e) {
       return Promise.reject(e);
     }
     return new Promise((resolve, reject) => {
-      this.commitLog.addWaiter({
-        waitFlush,
-        complete(outcome) {
-          if (outcome === AppendOutcome.FLUSH_TIMEOUT) result.status = PutMessageStatus.FLUSH_DISK_TIMEOUT;
-          resolve(result);
-        },
-        fail: reject,
-      });
+      r.resolve = resolve;
+      r.reject = reject;
+      this.commitLog.addWaiter(r);
     });
   }
 
   putMessages(msgs: readonly MessageInput[]): Promise<PutMessageResult[]> {
-    const results: PutMessageResult[] = [];
+    let records: PutRecord[];
     let waitFlush = false;
     try {
       this.checkWritable(false);
-      const prepared = msgs.map((m) => this.prepare(m));
-      for (const p of prepared) {
-        if (p.waitFlush) waitFlush = true;
-        results.push(this.append(p));
+      const now = this.clock();
+      records = msgs.map((m) => prepareMessage(m, this.putContext, now));
+      for (const r of records) {
+        if (r.waitFlush) waitFlush = true;
+        this.append(r);
       }
     } catch (e) {
       return Promise.reject(e);
     }
-    if (results.length === 0) return Promise.resolve(results);
+    if (records.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
       this.commitLog.addWaiter({
         waitFlush,
         complete(outcome) {
-          if (outcome === AppendOutcome.FLUSH_TIMEOUT)
-            for (const r of results) r.status = PutMessageStatus.FLUSH_DISK_TIMEOUT;
-          resolve(results);
+          const status =
+            outcome === AppendOutcome.FLUSH_TIMEOUT
+              ? PutMessageStatus.FLUSH_DISK_TIMEOUT
+              : PutMessageStatus.PUT_OK;
+          resolve(records.map((r) => r.result(status)));
         },
         fail: reject,
       });
@@ -670,9 +662,8 @@ class DefaultMessageStore implements MessageStore {
       const views = this.commitLog.appendRaw(phyOffset, data);
       for (const v of views) {
         if (!takesQueueSlot(v.sysFlag)) continue;
-        const key = `${viewTopic(data, v)}-${v.queueId}`;
-        if ((this.topicQueueTable.get(key) ?? 0) <= v.queueOffset)
-          this.topicQueueTable.set(key, v.queueOffset + 1);
+        const offsets = this.queueOffsets(viewTopic(data, v));
+        if ((offsets.get(v.queueId) ?? 0) <= v.queueOffset) offsets.set(v.queueId, v.queueOffset + 1);
       }
     } catch (e) {
       return Promise.reject(e);

@@ -8,7 +8,8 @@
 // 2. Each record is verified (CRC trailer, PHYSICALOFFSET, every length field); the scan stops at the
 //    first bad or torn record or at the first zero header.
 // 3. Records at/after the ConsumeQueues' durable point are re-dispatched (a queue ignores units it
-//    already has), and to the Index from its own durable point.
+//    already has), and to the Index from its own durable point, through the same dispatchBatch the live
+//    path uses (the requests are built from the bytes here, from the append's fields there).
 // 4. The log is cut at the stop point: the rest of that segment is zeroed, later segments deleted. Then
 //    ConsumeQueue units and Index entries for records at/after the cut are removed.
 // Nothing in the files is trusted: garbage sizes, wrong magic and short files end the scan, never the
@@ -18,13 +19,16 @@ import type { Logger } from "../../common/logger.ts";
 import type { CommitLog } from "./commitlog.ts";
 import type { CommitLogDispatcher } from "./commitlog-dispatcher.ts";
 import type { ConsumeQueueStore } from "./consume-queue-store.ts";
+import type { DispatchRequest } from "./dispatch.ts";
 import type { MappedFile } from "./mapped-file.ts";
-import { parseRecord } from "./message-codec.ts";
+import { parseRecord, viewToDispatchRequest } from "./message-codec.ts";
 import type { CheckpointData, CheckpointState } from "./store-checkpoint.ts";
 import { type FileIo, readFully } from "./store-io.ts";
 
 /** Bytes read per pread while scanning. */
 const RECOVERY_READ_CHUNK = 4 * 1024 * 1024;
+/** Records handed to the dispatcher per call while re-dispatching. */
+const RECOVERY_DISPATCH_BATCH = 1024;
 /** Garbage after a cut is measured up to the first all-zero block of this size. */
 const GARBAGE_PROBE_BLOCK = 64 * 1024;
 
@@ -146,6 +150,13 @@ export async function recoverStore(ctx: RecoveryContext): Promise<RecoveryReport
   let dispatched = 0;
   let lastStoreTimestamp = ck?.physicMsgTimestamp ?? 0;
   const scannedFiles: MappedFile[] = [];
+  let toDispatch: DispatchRequest[] = [];
+  let toDispatchEnd = 0;
+  const dispatchCollected = (): void => {
+    if (toDispatch.length === 0) return;
+    ctx.dispatcher.dispatchBatch(toDispatch, toDispatchEnd, indexFrom);
+    toDispatch = [];
+  };
   let fileIdx = files.files.findIndex((f) => f.fileFromOffset === scanFrom);
   scan: while (fileIdx >= 0 && fileIdx < files.files.length) {
     const file = files.files[fileIdx] as MappedFile;
@@ -166,7 +177,9 @@ export async function recoverStore(ctx: RecoveryContext): Promise<RecoveryReport
         const toIndex = g >= indexFrom;
         if (toCq || toIndex) {
           // Records the ConsumeQueues already hold are ignored by them; the Index only sees new ones.
-          ctx.dispatcher.dispatchRecord(buf, res.view, toIndex);
+          toDispatch.push(viewToDispatchRequest(buf, res.view));
+          toDispatchEnd = g + res.view.size;
+          if (toDispatch.length >= RECOVERY_DISPATCH_BATCH) dispatchCollected();
           dispatched++;
         }
         lastStoreTimestamp = res.view.storeTimestamp;
@@ -193,6 +206,8 @@ export async function recoverStore(ctx: RecoveryContext): Promise<RecoveryReport
       break scan;
     }
   }
+
+  dispatchCollected();
 
   // Cut at `end`: measure what goes, zero the rest of its segment, delete later segments.
   const cutFile = files.findFile(end);

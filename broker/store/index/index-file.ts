@@ -36,19 +36,39 @@ export const INDEX_ENTRY_SIZE = 20;
 const INVALID_INDEX = 0;
 const INT_MAX = 2147483647;
 const TWO_POW_32 = 2 ** 32;
+/** Pages copied and written per step of a flush (1 MiB). */
+const FLUSH_CHUNK_PAGES = 256;
 /** Read size when scanning a file's slots or entries during repair (1 MiB). */
 const SCAN_CHUNK_BYTES = 1 << 20;
 
+/** Big-endian int32 at `o` (plain byte stores: this runs per indexed key). */
+function putInt(b: Uint8Array, o: number, v: number): void {
+  b[o] = v >>> 24;
+  b[o + 1] = v >>> 16;
+  b[o + 2] = v >>> 8;
+  b[o + 3] = v;
+}
+
 /** Java String.hashCode over UTF-16 code units. */
 export function javaStringHashCode(s: string): number {
-  let h = 0;
-  for (let i = 0; i < s.length; i++) h = (Math.imul(h, 31) + s.charCodeAt(i)) | 0;
-  return h;
+  return javaStringHashCodeFrom(0, s, 0, s.length);
+}
+
+/** Continues a Java String.hashCode `h` (of some prefix) over `s[from, to)`: the hash of prefix + that part. */
+export function javaStringHashCodeFrom(h: number, s: string, from: number, to: number): number {
+  let x = h;
+  for (let i = from; i < to; i++) x = (Math.imul(x, 31) + s.charCodeAt(i)) | 0;
+  return x;
 }
 
 /** Upstream IndexFile.indexKeyHashMethod: abs(hashCode), with Integer.MIN_VALUE mapped to 0. */
 export function indexKeyHash(key: string): number {
-  const h = javaStringHashCode(key);
+  return indexKeyHashOf(0, key, 0, key.length);
+}
+
+/** indexKeyHash of (the string hashing to `prefixHash`) + s[from, to), without building that string. */
+export function indexKeyHashOf(prefixHash: number, s: string, from: number, to: number): number {
+  const h = javaStringHashCodeFrom(prefixHash, s, from, to);
   return h === -2147483648 ? 0 : Math.abs(h);
 }
 
@@ -89,12 +109,11 @@ export interface IndexEntry {
   prevIndex: number;
 }
 
-/** What one file contributes to a flush, captured synchronously so it is a consistent snapshot. */
+/** What one file contributes to a flush: the pages dirty at the snapshot and the checkpoint to record. */
 export interface IndexFileFlushJob {
   file: IndexFile;
-  runs: { position: number; bytes: Buffer }[];
+  /** In page order. */
   pages: CachedPage[];
-  versions: number[];
   checkpoint: IndexCheckpoint;
 }
 
@@ -301,7 +320,7 @@ export class IndexFile {
     }
     this.writeEntry(idx, keyHash, phyOffset, timeDiff, prev);
     if (slotPage !== undefined) {
-      slotPage.buf.writeInt32BE(idx, slotPos - slotPageNo * INDEX_PAGE_SIZE);
+      putInt(slotPage.buf, slotPos - slotPageNo * INDEX_PAGE_SIZE, idx);
       this.cache.markDirty(slotPage);
     } else {
       this.addPending(slotPageNo, slot, idx);
@@ -321,11 +340,11 @@ export class IndexFile {
     const fits = at + INDEX_ENTRY_SIZE <= INDEX_PAGE_SIZE;
     const b = fits ? p0.buf : this.scratch;
     const o = fits ? at : 0;
-    b.writeInt32BE(keyHash, o);
-    b.writeUInt32BE(Math.floor(phyOffset / TWO_POW_32), o + 4);
-    b.writeUInt32BE(phyOffset >>> 0, o + 8);
-    b.writeInt32BE(timeDiff, o + 12);
-    b.writeInt32BE(prev, o + 16);
+    putInt(b, o, keyHash);
+    putInt(b, o + 4, Math.floor(phyOffset / TWO_POW_32));
+    putInt(b, o + 8, phyOffset % TWO_POW_32);
+    putInt(b, o + 12, timeDiff);
+    putInt(b, o + 16, prev);
     this.cache.markDirty(p0);
     if (!fits) {
       const first = INDEX_PAGE_SIZE - at;
@@ -633,8 +652,9 @@ export class IndexFile {
   // ---- persisting
 
   /**
-   * Captures, synchronously, what a flush must write for this file: the header, copies of its dirty
-   * pages and the checkpoint to record once they are on disk. Undefined when nothing changed.
+   * Captures, synchronously, what a flush must write for this file: the header (encoded into its page
+   * now), the pages dirty now, and the checkpoint to record once they are on disk. Undefined when
+   * nothing changed. The pages' bytes are copied later, chunk by chunk, as `write` goes (see there).
    */
   snapshot(sealed: boolean, dispatchedEnd: number): IndexFileFlushJob | undefined {
     if (!this.needsFlush(sealed, dispatchedEnd)) return undefined;
@@ -646,29 +666,9 @@ export class IndexFile {
       this.cache.markDirty(hp);
       this.headerDirty = false;
     }
-    const pages = this.cache.dirtyPagesOf(this.seq);
-    const runs: IndexFileFlushJob["runs"] = [];
-    let i = 0;
-    while (i < pages.length) {
-      let j = i + 1;
-      while (j < pages.length && (pages[j] as CachedPage).pageNo === (pages[j - 1] as CachedPage).pageNo + 1)
-        j++;
-      const start = (pages[i] as CachedPage).pageNo * INDEX_PAGE_SIZE;
-      const end = Math.min(this.fileSize, ((pages[j - 1] as CachedPage).pageNo + 1) * INDEX_PAGE_SIZE);
-      const bytes = Buffer.allocUnsafe(end - start);
-      for (let k = i; k < j; k++) {
-        const p = pages[k] as CachedPage;
-        const off = p.pageNo * INDEX_PAGE_SIZE - start;
-        p.buf.copy(bytes, off, 0, Math.min(INDEX_PAGE_SIZE, bytes.length - off));
-      }
-      runs.push({ position: start, bytes });
-      i = j;
-    }
     return {
       file: this,
-      runs,
-      pages,
-      versions: pages.map((p) => p.version),
+      pages: this.cache.dirtyPagesOf(this.seq),
       checkpoint: {
         seq: ((this.durable?.seq ?? 0) + 1) >>> 0,
         hashSlotNum: this.hashSlotNum,
@@ -685,31 +685,55 @@ export class IndexFile {
     };
   }
 
-  /** Writes a snapshot: pages, fdatasync, then the checkpoint, fdatasync. */
+  /**
+   * Writes a snapshot: pages, fdatasync, then the checkpoint, fdatasync. Pages are copied and written
+   * FLUSH_CHUNK_PAGES at a time, so dispatch keeps running between chunks instead of stalling while
+   * tens of MiB are copied. A page copied after the snapshot may already hold later changes: those
+   * only touch entries numbered >= the checkpoint's indexCount and slots pointing at them, which the
+   * durability protocol (top of file) already tolerates; every entry below it is in a page that was
+   * dirty at the snapshot and is never changed again. A page changed after its copy stays dirty.
+   */
   async write(job: IndexFileFlushJob): Promise<void> {
     await this.materialize();
     const fh = this.fh as FileHandle;
-    for (const run of job.runs) {
+    const pages = job.pages;
+    const versions = new Array<number>(pages.length);
+    const chunk = Buffer.allocUnsafe(Math.min(pages.length, FLUSH_CHUNK_PAGES) * INDEX_PAGE_SIZE);
+    let i = 0;
+    while (i < pages.length) {
+      // A run of consecutive pages, at most FLUSH_CHUNK_PAGES long.
+      let j = i + 1;
+      while (
+        j < pages.length &&
+        j - i < FLUSH_CHUNK_PAGES &&
+        (pages[j] as CachedPage).pageNo === (pages[j - 1] as CachedPage).pageNo + 1
+      )
+        j++;
+      const position = (pages[i] as CachedPage).pageNo * INDEX_PAGE_SIZE;
+      const length =
+        Math.min(this.fileSize, ((pages[j - 1] as CachedPage).pageNo + 1) * INDEX_PAGE_SIZE) - position;
+      for (let k = i; k < j; k++) {
+        const p = pages[k] as CachedPage;
+        const off = p.pageNo * INDEX_PAGE_SIZE - position;
+        p.buf.copy(chunk, off, 0, Math.min(INDEX_PAGE_SIZE, length - off));
+        versions[k] = p.version;
+      }
       let done = 0;
-      while (done < run.bytes.length) {
-        const { bytesWritten } = await fh.write(
-          run.bytes,
-          done,
-          run.bytes.length - done,
-          run.position + done,
-        );
+      while (done < length) {
+        const { bytesWritten } = await fh.write(chunk, done, length - done, position + done);
         done += bytesWritten;
       }
+      i = j;
     }
-    if (job.runs.length > 0) await fh.datasync();
+    if (pages.length > 0) await fh.datasync();
     const { bytes, position } = encodeCheckpoint(job.checkpoint);
     const cfh = this.checkpointFh as FileHandle;
     await cfh.write(bytes, 0, bytes.length, position);
     await cfh.datasync();
     this.durable = job.checkpoint;
-    job.pages.forEach((p, k) => {
+    pages.forEach((p, k) => {
       this.markWrittenBit(p.pageNo);
-      this.cache.markWritten(p, job.versions[k] as number);
+      this.cache.markWritten(p, versions[k] as number);
     });
     if (job.checkpoint.sealed && this.headerPage !== undefined && !this.headerDirty) {
       this.cache.unpin(this.headerPage);

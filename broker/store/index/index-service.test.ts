@@ -1,10 +1,11 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { DispatchRequest } from "../dispatch.ts";
 import { CHECKPOINT_SUFFIX, checkpointDirFor } from "./index-checkpoint.ts";
-import { indexKeyHash, javaStringHashCode } from "./index-file.ts";
+import { indexKeyHash, indexKeyHashOf, javaStringHashCode, javaStringHashCodeFrom } from "./index-file.ts";
 import { createIndexService, type DefaultIndexService, openIndexService } from "./index-service.ts";
 
 const BASE_TS = Date.UTC(2024, 0, 1, 12, 0, 0);
@@ -420,5 +421,30 @@ describe("IndexService", () => {
     await idx.close();
     expect(() => idx.dispatch(req(0))).toThrow(/closed/);
     await expect(idx.query(TOPIC, "x", 1, ...ALL_TIME)).rejects.toThrow(/closed/);
+  });
+});
+
+describe("index key hashing", () => {
+  it("hashes topic#key from its parts exactly as from the joined string (property test)", () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: "binary" }),
+        fc.string({ unit: "binary" }),
+        fc.nat(),
+        (topic, key, cut) => {
+          const prefix = javaStringHashCodeFrom(javaStringHashCode(topic), "#", 0, 1);
+          expect(indexKeyHashOf(prefix, key, 0, key.length)).toBe(indexKeyHash(`${topic}#${key}`));
+          // A token inside a longer string (how KEYS is split without building substrings).
+          const from = key.length === 0 ? 0 : cut % key.length;
+          expect(indexKeyHashOf(prefix, key, from, key.length)).toBe(
+            indexKeyHash(`${topic}#${key.slice(from)}`),
+          );
+        },
+      ),
+      { numRuns: 500 },
+    );
+    // Integer.MIN_VALUE maps to 0, as upstream's abs.
+    expect(indexKeyHash("polygenelubricants")).toBe(0);
+    expect(javaStringHashCode("polygenelubricants")).toBe(-2147483648);
   });
 });

@@ -77,9 +77,13 @@ export class PageCache {
 
   /** Records a modification: the page will not be evicted before it is written back. */
   markDirty(page: CachedPage): void {
+    if (page.dirty) {
+      // Dirty pages are never evicted, so it is resident (or its file was dropped: then nothing matters).
+      page.version++;
+      return;
+    }
     this.adopt(page);
     page.version++;
-    if (page.dirty) return;
     page.dirty = true;
     this.lru.delete(page.key);
     this.dirtyPages.add(page);
