@@ -62,9 +62,14 @@ export async function ackMessage(
 
   if (valid.length > 0) {
     try {
-      const handles = await Promise.all(
-        valid.map((entry) => deps.renewer.take(group.fullName, entry.messageId, entry.receiptHandle)),
-      );
+      // Nothing renewed (no auto_renew receive in flight): every handle is the client's own, and the
+      // per-entry take() promises would only cost time.
+      const handles =
+        deps.renewer.size() === 0
+          ? valid.map((entry) => entry.receiptHandle)
+          : await Promise.all(
+              valid.map((entry) => deps.renewer.take(group.fullName, entry.messageId, entry.receiptHandle)),
+            );
       const results = await deps.backend.ackMessages({
         group: group.fullName,
         topic: topic.fullName,

@@ -71,4 +71,25 @@ describe("InflightTable", () => {
     expect(t.reviveCommitOffset(0, 9999)).toBe(0);
     expect(t.nextDeadline()).toBe(1_000_000);
   });
+
+  it("finds a live entry by the exact receipt handle issued for it, and forgets it once removed", () => {
+    const t = new InflightTable();
+    const [a, b] = t.add(ck(0, 0), msgs(2));
+    if (a === undefined || b === undefined) throw new Error("entries");
+    expect(t.byReceiptHandle("h-a")).toBeUndefined();
+    t.setReceiptHandle(a, "h-a");
+    t.setReceiptHandle(b, "h-b");
+    expect(t.byReceiptHandle("h-a")).toBe(a);
+    expect(t.byReceiptHandle("h-b")).toBe(b);
+    expect(t.byReceiptHandle("h-a ")).toBeUndefined();
+    t.remove(a);
+    expect(t.byReceiptHandle("h-a")).toBeUndefined();
+    // A removed entry is never registered again.
+    t.setReceiptHandle(a, "h-a2");
+    expect(t.byReceiptHandle("h-a2")).toBeUndefined();
+    // A busy period that ends without removal keeps the handle.
+    b.busy = Promise.resolve();
+    t.release(b);
+    expect(t.byReceiptHandle("h-b")).toBe(b);
+  });
 });

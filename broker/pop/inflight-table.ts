@@ -33,6 +33,11 @@ export interface InflightMessage {
   /** Set while an ack, changeInvisibleTime, DLQ move or revive of this message is being written. */
   busy: Promise<unknown> | undefined;
   removed: boolean;
+  /**
+   * The receipt handle issued for this message (unset for entries rebuilt from the revive log): a
+   * handle string equal to it names this entry without being decoded and authenticated again.
+   */
+  receiptHandle: string | undefined;
 }
 
 /** Dead heap items tolerated beyond the live ones before the heap is compacted (ours). */
@@ -86,6 +91,8 @@ class ReviveQueueState {
 
 export class InflightTable {
   private readonly entries = new Map<string, InflightMessage>();
+  /** Live entries by the receipt handle issued for them. */
+  private readonly byHandle = new Map<string, InflightMessage>();
   private readonly heap = new DeadlineHeap<InflightMessage>((e) => e.deadline);
   private readonly perQueue = new Map<string, number>();
   private readonly reviveQueues = new Map<number, ReviveQueueState>();
@@ -133,6 +140,7 @@ export class InflightTable {
         deadline,
         busy: undefined,
         removed: false,
+        receiptHandle: undefined,
       };
       this.entries.set(e.key, e);
       this.heap.push(e);
@@ -146,12 +154,26 @@ export class InflightTable {
     return this.entries.get(key);
   }
 
+  /** Remembers the receipt handle issued for a live entry (one per entry), until the entry is removed. */
+  setReceiptHandle(e: InflightMessage, receiptHandle: string): void {
+    if (e.removed) return;
+    if (e.receiptHandle !== undefined) this.byHandle.delete(e.receiptHandle);
+    e.receiptHandle = receiptHandle;
+    this.byHandle.set(receiptHandle, e);
+  }
+
+  /** The live entry a receipt handle was issued for, when the string is exactly that handle. */
+  byReceiptHandle(receiptHandle: string): InflightMessage | undefined {
+    return this.byHandle.get(receiptHandle);
+  }
+
   /** The message is no longer in flight (acked, revived, moved to the DLQ or to a new CK). */
   remove(e: InflightMessage): void {
     if (e.removed) return;
     e.removed = true;
     e.busy = undefined;
     this.entries.delete(e.key);
+    if (e.receiptHandle !== undefined) this.byHandle.delete(e.receiptHandle);
     const qk = queueKey(e.ck.group, e.ck.topic, e.ck.queueId);
     const n = (this.perQueue.get(qk) ?? 1) - 1;
     if (n <= 0) this.perQueue.delete(qk);

@@ -57,7 +57,7 @@ import { PopLongPolling } from "./pop-long-polling.ts";
 import { PopProperty } from "./pop-properties.ts";
 import { ensurePopTopic, PopReviveService } from "./pop-revive-service.ts";
 import { DLQ_QUEUE_NUMS, deadLetterTopicOf, popRetryTopicOf, reviveTopicOf } from "./pop-topics.ts";
-import { loadReceiptHandleKey, type ReceiptHandle, ReceiptHandleCodec } from "./receipt-handle.ts";
+import { loadReceiptHandleKey, ReceiptHandleCodec } from "./receipt-handle.ts";
 import { RecentlyAcked } from "./recently-acked.ts";
 import { deadLetterMessage, maxDeliveryAttempts } from "./retry-message.ts";
 import { ReviveLog } from "./revive-log.ts";
@@ -149,7 +149,7 @@ const DEFAULT_REVIVE_QUEUE_NUM = 8;
 const DEFAULT_STORE_HOST: HostAddress = { address: "127.0.0.1", port: 10911 };
 const MATCH_ALL: FilterSpec = { type: FilterType.TAG, expression: "*" };
 
-type Resolved = { kind: "entry"; entry: InflightMessage; handle: ReceiptHandle } | { kind: "acked" };
+type Resolved = { kind: "entry"; entry: InflightMessage } | { kind: "acked" };
 
 interface PopContext {
   group: SubscriptionGroupConfig;
@@ -565,8 +565,9 @@ export class PopService {
     }
   }
 
+  /** Encodes the receipt handle of an entry and registers it in the table (so acks find it undecoded). */
   private handleOf(e: InflightMessage): string {
-    return this.codec.encode({
+    const handle = this.codec.encode({
       ckOffset: e.ck.ckOffset,
       popTime: e.ck.popTime,
       invisibleTime: e.ck.invisibleTime,
@@ -578,6 +579,8 @@ export class PopService {
       queueOffset: e.queueOffset,
       commitLogOffset: e.commitLogOffset,
     });
+    this.table.setReceiptHandle(e, handle);
+    return handle;
   }
 
   private popped(m: StoredMessage, e: InflightMessage, originTopic: string): PoppedMessage {
@@ -596,9 +599,20 @@ export class PopService {
 
   /** Decodes and checks a handle against the in-flight table (no waiting). Throws INVALID_RECEIPT_HANDLE. */
   private resolve(group: string, topic: string, handle: string): Resolved {
-    const h = this.codec.decode(handle);
     const invalid = (why: string) =>
       new RmqError(ErrorCode.InvalidReceiptHandle, `receipt handle is invalid: ${why}`);
+    // The very string this broker issued for a live entry: it is authentic and its fields are the
+    // entry's, so decoding and checking its MAC again would only cost time (the same checks follow).
+    const issued = this.table.byReceiptHandle(handle);
+    if (issued !== undefined) {
+      if (this.clock() >= issued.ck.popTime + issued.ck.invisibleTime)
+        throw invalid("it expired (the invisible time is over)");
+      if (issued.ck.group !== group) throw invalid(`it was issued to consumer group ${issued.ck.group}`);
+      if (topic !== issued.ck.originTopic && topic !== issued.ck.topic)
+        throw invalid(`it was issued for topic ${issued.ck.originTopic}`);
+      return { kind: "entry", entry: issued };
+    }
+    const h = this.codec.decode(handle);
     if (h.brokerName !== this.brokerName)
       throw invalid(`it belongs to broker ${h.brokerName}, this is ${this.brokerName}`);
     if (this.clock() >= h.popTime + h.invisibleTime) throw invalid("it expired (the invisible time is over)");
@@ -620,7 +634,7 @@ export class PopService {
     ) {
       throw invalid("it does not match the message in flight");
     }
-    return { kind: "entry", entry: e, handle: h };
+    return { kind: "entry", entry: e };
   }
 
   /**
