@@ -21,6 +21,7 @@ import type { ConsumerBenchOptions } from "./bench-options.ts";
 import { ErrorTally, formatMb, formatMs, formatPercentiles, formatRate, ratioLine } from "./bench-report.ts";
 import { openBenchSession } from "./bench-session.ts";
 import { createLatencyHistogram, type LatencySummary, latencySummary } from "./latency-histogram.ts";
+import { createRunStop } from "./run-stop.ts";
 
 /** Long polling of each receive: the proxy's minimum (5 s), so an idle loop still notices the end soon. */
 export const CONSUMER_LONG_POLLING_MS = DEFAULT_MIN_LONG_POLLING_MS;
@@ -93,11 +94,7 @@ export async function runConsumerBench(
   let ackRpcs = 0;
   let failedRpcs = 0;
 
-  const stop = new AbortController();
-  const onAbort = () => stop.abort();
-  signal?.addEventListener("abort", onAbort);
-  if (signal?.aborted) stop.abort();
-  const deadline = setTimeout(() => stop.abort(), options.durationSec * 1000);
+  const stop = createRunStop(signal, options.durationSec);
   const reachedTarget = () => options.messages !== undefined && acked >= options.messages;
 
   const start = performance.now();
@@ -146,7 +143,7 @@ export async function runConsumerBench(
       ackFailed += entries.length;
       errors.addTransport(error, entries.length);
     }
-    if (reachedTarget()) stop.abort();
+    if (reachedTarget()) stop.stop();
   };
 
   const loop = async (index: number) => {
@@ -196,9 +193,8 @@ export async function runConsumerBench(
   try {
     await Promise.all(Array.from({ length: options.concurrency }, (_, i) => loop(i)));
   } finally {
-    clearTimeout(deadline);
+    stop.dispose();
     clearInterval(progress);
-    signal?.removeEventListener("abort", onAbort);
     await session.close();
   }
   const seconds = (performance.now() - start) / 1000;

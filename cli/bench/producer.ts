@@ -17,6 +17,7 @@ import type { ProducerBenchOptions } from "./bench-options.ts";
 import { ErrorTally, formatMb, formatMs, formatPercentiles, formatRate, ratioLine } from "./bench-report.ts";
 import { openBenchSession } from "./bench-session.ts";
 import { createLatencyHistogram, type LatencySummary, latencySummary } from "./latency-histogram.ts";
+import { createRunStop } from "./run-stop.ts";
 
 /** Pause of a sender after a transport failure, so an unreachable proxy does not spin the loop. */
 export const FAILED_RPC_PAUSE_MS = 50;
@@ -68,11 +69,7 @@ export async function runProducerBench(
   let rpcs = 0;
   let failedRpcs = 0;
 
-  const stop = new AbortController();
-  const onAbort = () => stop.abort();
-  signal?.addEventListener("abort", onAbort);
-  if (signal?.aborted) stop.abort();
-  const deadline = setTimeout(() => stop.abort(), options.durationSec * 1000);
+  const stop = createRunStop(signal, options.durationSec);
 
   const start = performance.now();
   let last = { at: start, sent: 0, rpcs: 0, failed: 0 };
@@ -131,9 +128,8 @@ export async function runProducerBench(
   try {
     await Promise.all(Array.from({ length: options.concurrency }, (_, i) => sender(i)));
   } finally {
-    clearTimeout(deadline);
+    stop.dispose();
     clearInterval(progress);
-    signal?.removeEventListener("abort", onAbort);
     await session.close();
   }
   const seconds = (performance.now() - start) / 1000;
