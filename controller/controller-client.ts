@@ -16,7 +16,7 @@ import { ControllerResponseCode } from "./response-code.ts";
 
 export type ControllerRpc = Client<typeof ControllerService>;
 
-/** How long a leader-only call keeps looking for a leader (an election takes 0.6-1.2 s, more when a pre-vote is refused). */
+/** How long a leader-only call keeps looking for a leader (an election takes 0.5-1 s, more when a pre-vote is refused). */
 export const DEFAULT_CONTROLLER_CALL_DEADLINE_MS = 10_000;
 /** Deadline of one RPC (the controller itself waits up to 5 s for a commit). */
 export const DEFAULT_CONTROLLER_RPC_TIMEOUT_MS = 6_000;

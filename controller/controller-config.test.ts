@@ -37,7 +37,7 @@ describe("controller.conf", () => {
     expect(c.controllerHeartBeatTimeoutMills).toBe(10_000);
     expect(c.metricsPromExporterPort).toBe(5557);
     expect(c.controllerStorePath).toBe("/home/rmq/DLedgerController");
-    expect(c.controllerRaftTickMs * c.controllerRaftElectionTicks).toBe(600);
+    expect(c.controllerRaftTickMs * c.controllerRaftElectionTicks).toBe(500);
   });
 
   it("expands ~ in controllerStorePath", () => {

@@ -76,7 +76,7 @@ export const CONTROLLER_CONFIG_SCHEMA = {
   metricsPromExporterPort: def.int(DEFAULT_METRICS_PORT, { ...PORT, status: "used" }),
   metricsPromExporterHost: def.string("", { status: "used", note: '"" = all interfaces' }),
   // ---- our own (Raft timing); upstream's jRaft has jRaftElectionTimeoutMs = 1000
-  controllerRaftTickMs: def.int(60, {
+  controllerRaftTickMs: def.int(50, {
     min: 1,
     status: "used",
     note: "one Raft tick; elections start after controllerRaftElectionTicks..2x ticks without a leader",

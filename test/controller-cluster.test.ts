@@ -78,7 +78,7 @@ describe("controller processes", () => {
     const failoverMs = Date.now() - killedAt;
     expect(r.status?.code).toBe(0);
     console.log(`controller failover: first write through the new leader ${failoverMs} ms after kill -9`);
-    // Election timeout is 0.6-1.2 s (10 ticks of 60 ms, randomized); `npm run bench:controller`
+    // Election timeout is 0.5-1.0 s (10 ticks of 50 ms, randomized); `npm run bench:controller`
     // measures the distribution over 20 kills. A pre-vote that reaches the other follower inside its
     // leader lease costs one more timeout, and CI runs other test files beside this one: allow that.
     expect(failoverMs).toBeLessThan(3000);
