@@ -306,10 +306,6 @@ describe("pop, ack", () => {
       }),
       ErrorCode.IllegalFilterExpression,
     );
-    await expectRejects(
-      b.service.pop(GROUP, TOPIC, { maxMessages: 1, invisibleTimeMs: 1000, fifo: true }),
-      ErrorCode.NotImplemented,
-    );
   });
 });
 

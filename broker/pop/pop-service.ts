@@ -12,8 +12,8 @@
 // queue is skipped, and pollers parked on it are woken when it is released). An in-flight message
 // has at most one ack/change/DLQ/revive write under way; a second one waits for it and re-checks.
 //
-// Non-FIFO only for now. FIFO pop (upstream order=true, ConsumerOrderInfoManager) will plug in at
-// popQueue: the same queue lock, an order-info check instead of the CK, and attemptId honoured.
+// FIFO pop (upstream order=true) is fifo-pop.ts: the same queue lock, per-message-group ordering
+// state instead of the CK, attemptId honoured; its receipt handles carry reviveQid FIFO_REVIVE_QID.
 
 import { join } from "node:path";
 import { ErrorCode, isRmqError, RmqError } from "../../common/errors.ts";
@@ -45,6 +45,8 @@ import {
   PutMessageStatus,
   type MessageFilter as StoreMessageFilter,
 } from "../store/message-store-types.ts";
+import { ConsumerOrderInfoManager } from "./consumer-order-info.ts";
+import { FifoPop } from "./fifo-pop.ts";
 import { type CheckPointState, type InflightMessage, InflightTable, inflightKey } from "./inflight-table.ts";
 import {
   defaultPopConfig,
@@ -57,7 +59,7 @@ import { PopLongPolling } from "./pop-long-polling.ts";
 import { PopProperty } from "./pop-properties.ts";
 import { ensurePopTopic, PopReviveService } from "./pop-revive-service.ts";
 import { DLQ_QUEUE_NUMS, deadLetterTopicOf, popRetryTopicOf, reviveTopicOf } from "./pop-topics.ts";
-import { loadReceiptHandleKey, ReceiptHandleCodec } from "./receipt-handle.ts";
+import { loadReceiptHandleKey, type ReceiptHandle, ReceiptHandleCodec } from "./receipt-handle.ts";
 import { RecentlyAcked } from "./recently-acked.ts";
 import { deadLetterMessage, maxDeliveryAttempts } from "./retry-message.ts";
 import { ReviveLog } from "./revive-log.ts";
@@ -89,9 +91,9 @@ export interface PopOptions {
   pollTimeoutMs?: number;
   /** Ends a held call early (it then resolves with []). */
   signal?: AbortSignal;
-  /** Identifies a retried FIFO pop; accepted and unused until FIFO pop exists. */
+  /** Identifies a retried FIFO pop: it returns the messages the first try returned, if still in flight. */
   attemptId?: string;
-  /** FIFO pop (upstream order=true): not implemented yet, rejected with NOT_IMPLEMENTED. */
+  /** FIFO pop (upstream order=true): per message group, in queue order, one in flight at a time (fifo-pop.ts). */
   fifo?: boolean;
   /** Where a group without a committed offset starts; default MAX (as the upstream proxy). */
   initMode?: ConsumeInitMode;
@@ -190,6 +192,8 @@ export class PopService {
   private readonly recentlyAcked: RecentlyAcked;
   private readonly polling: PopLongPolling;
   private readonly reviver: PopReviveService;
+  private readonly fifo: FifoPop;
+  private readonly orderInfo: ConsumerOrderInfoManager;
   /** Queues being read by a pop: `topic@group@queueId`. */
   private readonly queueLocks = new Set<string>();
   /** Locked queues another pop skipped: their release wakes parked pollers. */
@@ -236,6 +240,19 @@ export class PopService {
       reviveBatchSize: this.config.reviveBatchSize,
       withBusy: (entries, fn) => this.withBusy(entries, fn),
     });
+    this.orderInfo = new ConsumerOrderInfoManager(o.store.config.storePathRootDir);
+    this.fifo = new FifoPop({
+      store: this.store,
+      topics: this.topics,
+      offsets: this.offsets,
+      orderInfo: this.orderInfo,
+      codec,
+      polling: this.polling,
+      brokerName: this.brokerName,
+      popMaxTransferBytes: this.config.popMaxTransferBytes,
+      clock: this.clock,
+      logger: this.logger,
+    });
   }
 
   /** Loads the handle key, rebuilds the in-flight table from the revive topic, starts long polling and revive. */
@@ -263,8 +280,10 @@ export class PopService {
       logger: svc.logger,
     });
     svc.logger.info({ reviveTopic, ...svc.rebuildReport }, "pop in-flight state rebuilt from the revive log");
+    await svc.orderInfo.load();
     svc.store.addDispatcher(svc.polling);
     svc.reviver.start();
+    svc.fifo.start();
     return svc;
   }
 
@@ -278,7 +297,7 @@ export class PopService {
 
   /** Messages of `group` popped from `topic`/`queueId` (a subscribed or a retry topic) and not acked yet. */
   inflightCount(group: string, topic: string, queueId: number): number {
-    return this.table.inflightCount(group, topic, queueId);
+    return this.table.inflightCount(group, topic, queueId) + this.fifo.inflightCount(group, topic, queueId);
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
@@ -359,7 +378,6 @@ export class PopService {
     if (!(pollTimeoutMs >= 0 && pollTimeoutMs <= MAX_POLL_TIMEOUT_MS)) {
       throw illegal(`pollTimeoutMs=${pollTimeoutMs} must be from 0 to ${MAX_POLL_TIMEOUT_MS}`);
     }
-    if (o.fifo === true) throw new RmqError(ErrorCode.NotImplemented, "FIFO pop is not implemented yet");
     const group = await this.resolveGroup(groupName);
     if (!group.consumeEnable)
       throw new RmqError(
@@ -390,7 +408,8 @@ export class PopService {
         out: [],
         popTime: this.clock(),
       };
-      await this.popOnce(ctx, tc, queueId, retryTopic);
+      if (o.fifo === true) await this.popFifo(ctx, tc, queueId, o.attemptId);
+      else await this.popOnce(ctx, tc, queueId, retryTopic);
       const left = pollTimeoutMs - (performance.now() - started);
       if (ctx.out.length > 0 || left <= 0 || this.closed || o.signal?.aborted === true) return ctx.out;
       await this.polling.wait({
@@ -421,6 +440,65 @@ export class PopService {
     if (ctx.out.length < ctx.maxMessages) await this.popTopic(ctx, tc, queueId);
     if (!retryFirst && retryTc !== undefined && ctx.out.length < ctx.maxMessages)
       await this.popTopic(ctx, retryTc, -1);
+  }
+
+  /** FIFO pop over one queue or all queues of the topic (from a random one), under the queue locks. */
+  private async popFifo(
+    ctx: PopContext,
+    tc: TopicConfig,
+    queueId: number,
+    attemptId: string | undefined,
+  ): Promise<void> {
+    const n = tc.readQueueNums;
+    const start = Math.floor(this.random() * n);
+    const queues = queueId >= 0 ? [queueId] : Array.from({ length: n }, (_, i) => (i + start) % n);
+    for (const q of queues) {
+      if (ctx.out.length >= ctx.maxMessages) return;
+      const lockKey = `${tc.topicName}@${ctx.group.groupName}@${q}`;
+      if (this.queueLocks.has(lockKey)) {
+        this.contended.add(lockKey);
+        continue;
+      }
+      this.queueLocks.add(lockKey);
+      try {
+        const popped = await this.fifo.popQueue({
+          group: ctx.group,
+          topic: tc.topicName,
+          queueId: q,
+          filter: ctx.filter,
+          maxMessages: ctx.maxMessages - ctx.out.length,
+          invisibleTimeMs: ctx.invisibleTimeMs,
+          popTime: ctx.popTime,
+          attemptId,
+          initOffset: () => this.initOffset(tc.topicName, q, ctx.initMode),
+        });
+        for (const p of popped) {
+          ctx.out.push({
+            message: p.message,
+            topic: tc.topicName,
+            messageId: p.message.properties.get(PopProperty.UNIQ_KEY) ?? p.message.msgId,
+            receiptHandle: p.receiptHandle,
+            deliveryAttempt: p.deliveryAttempt,
+            popTime: ctx.popTime,
+            invisibleTimeMs: ctx.invisibleTimeMs,
+          });
+        }
+      } finally {
+        this.queueLocks.delete(lockKey);
+        if (this.contended.delete(lockKey)) this.polling.touch(tc.topicName);
+      }
+    }
+  }
+
+  /** The decoded handle when `handle` was issued by a FIFO pop (never throws: anything else takes the normal path). */
+  private fifoHandle(handle: string): ReceiptHandle | undefined {
+    if (this.table.byReceiptHandle(handle) !== undefined) return undefined;
+    try {
+      const h = this.codec.decode(handle);
+      return FifoPop.isFifoHandle(h) ? h : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   private async popTopic(ctx: PopContext, tc: TopicConfig, queueId: number): Promise<void> {
@@ -700,6 +778,12 @@ export class PopService {
       for (let i = 0; i < handles.length; i++) {
         if (results[i] !== undefined) continue;
         try {
+          const fh = this.fifoHandle(handles[i] as string);
+          if (fh !== undefined) {
+            this.fifo.ack(group, topic, fh);
+            results[i] = { ok: true };
+            continue;
+          }
           const r = this.resolve(group, topic, handles[i] as string);
           if (r.kind === "acked") results[i] = { ok: true };
           else if (r.entry.busy !== undefined) waits.push(r.entry.busy.catch(() => {}));
@@ -767,6 +851,11 @@ export class PopService {
     handle: string,
     invisibleTimeMs: number,
   ): Promise<ChangeInvisibleTimeResult> {
+    const fh = this.fifoHandle(handle);
+    if (fh !== undefined) {
+      const receiptHandle = this.fifo.changeInvisibleTime(group, topic, fh, invisibleTimeMs);
+      return { receiptHandle, popTime: this.clock(), invisibleTimeMs };
+    }
     return this.withIdleEntry(group, topic, handle, async (e) => {
       const popTime = this.clock();
       const qid = this.reviveLog.nextQueueId();
@@ -828,6 +917,11 @@ export class PopService {
   }
 
   private async doForwardToDeadLetterQueue(group: string, topic: string, handle: string): Promise<void> {
+    const fh = this.fifoHandle(handle);
+    if (fh !== undefined) {
+      await this.fifo.forwardToDeadLetterQueue(group, topic, fh);
+      return;
+    }
     await this.withIdleEntry(group, topic, handle, async (e) => {
       const m = await this.store.lookMessageByOffset(e.commitLogOffset);
       if (m === undefined || m.topic !== e.ck.topic || m.queueOffset !== e.queueOffset) {
@@ -865,6 +959,7 @@ export class PopService {
     await this.reviver.stop();
     await Promise.allSettled([...this.operations]);
     this.reviver.commitReviveOffsets();
+    await this.fifo.shutdown();
     await this.offsets.persist();
   }
 }

@@ -1,0 +1,243 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { ErrorCode, type RmqError } from "../../common/errors.ts";
+import { tempDir } from "../../test/fixtures/store-fixtures.ts";
+import type { PoppedMessage } from "./pop-service.ts";
+import { deadLetterTopicOf } from "./pop-topics.ts";
+import { bodyText, createTopic, openTestBroker, type TestBroker, TestClock } from "./test-broker.fixture.ts";
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const TOPIC = "FifoTopic";
+const GROUP = "GID_fifo";
+
+async function setup(
+  retryMaxTimes = 16,
+): Promise<{ b: TestBroker; clock: TestClock; reopen: () => Promise<TestBroker> }> {
+  const t = tempDir("fifo");
+  cleanups.push(t.remove);
+  const clock = new TestClock();
+  let current = await openTestBroker(t.dir, { clock: clock.read });
+  let open = true;
+  cleanups.push(async () => {
+    if (open) await current.close();
+  });
+  await createTopic(current, TOPIC, 1);
+  await current.groups.createOrUpdate({ groupName: GROUP, consumeMessageOrderly: true, retryMaxTimes });
+  const reopen = async () => {
+    await current.close();
+    open = false;
+    current = await openTestBroker(t.dir, { clock: clock.read });
+    open = true;
+    return current;
+  };
+  return { b: current, clock, reopen };
+}
+
+/** Sends `perGroup` messages of each of `groups` message groups, interleaved, to queue 0: body "g<k>-<i>". */
+async function sendGroups(b: TestBroker, groups: number, perGroup: number): Promise<void> {
+  for (let i = 0; i < perGroup; i++)
+    for (let k = 0; k < groups; k++)
+      await b.service.sendMessages({
+        topic: TOPIC,
+        queueId: 0,
+        messages: [{ body: Buffer.from(`g${k}-${i}`), properties: { __SHARDINGKEY: `g${k}` } }],
+      });
+}
+
+function pop(
+  b: TestBroker,
+  max: number,
+  invisibleTimeMs = 10_000,
+  attemptId?: string,
+): Promise<PoppedMessage[]> {
+  return b.service.pop(GROUP, TOPIC, { maxMessages: max, invisibleTimeMs, fifo: true, attemptId });
+}
+
+const texts = (ms: readonly PoppedMessage[]) => ms.map((m) => bodyText(m.message.body));
+
+describe("FIFO pop", () => {
+  it("hands out one message group at a time in order, while other groups of the same queue progress", async () => {
+    const { b } = await setup();
+    await sendGroups(b, 3, 3);
+    expect(texts(await pop(b, 1))).toEqual(["g0-0"]);
+    // g0 is in flight: the next pops skip its later messages and serve the other groups.
+    expect(texts(await pop(b, 1))).toEqual(["g1-0"]);
+    expect(texts(await pop(b, 1))).toEqual(["g2-0"]);
+    expect(await pop(b, 32)).toEqual([]);
+  });
+
+  it("the next message of a group comes only after the previous one is acked", async () => {
+    const { b } = await setup();
+    await sendGroups(b, 2, 3);
+    const first = await pop(b, 1);
+    const second = await pop(b, 1);
+    expect(texts([...first, ...second])).toEqual(["g0-0", "g1-0"]);
+    expect((await b.service.ack(GROUP, TOPIC, [second[0]?.receiptHandle as string]))[0]?.ok).toBe(true);
+    expect(texts(await pop(b, 32))).toEqual(["g1-1", "g1-2"]);
+    expect(await pop(b, 32)).toEqual([]);
+    expect((await b.service.ack(GROUP, TOPIC, [first[0]?.receiptHandle as string]))[0]?.ok).toBe(true);
+    expect(texts(await pop(b, 32))).toEqual(["g0-1", "g0-2"]);
+  });
+
+  it("a message whose invisible time ran out comes back in its place with attempt + 1", async () => {
+    const { b, clock } = await setup();
+    await sendGroups(b, 1, 3);
+    const [m0] = await pop(b, 1);
+    expect(m0?.deliveryAttempt).toBe(1);
+    clock.advance(10_001);
+    const again = await pop(b, 1);
+    expect(texts(again)).toEqual(["g0-0"]);
+    expect(again[0]?.deliveryAttempt).toBe(2);
+    expect(again[0]?.messageId).toBe(m0?.messageId);
+    // The expired handle no longer acks.
+    const stale = await b.service.ack(GROUP, TOPIC, [m0?.receiptHandle as string]);
+    expect(stale[0]).toMatchObject({ ok: false, code: ErrorCode.InvalidReceiptHandle });
+  });
+
+  it("after the last attempt the message goes to the DLQ and its group moves on", async () => {
+    const { b, clock } = await setup(1); // 2 deliveries
+    await sendGroups(b, 1, 2);
+    expect(texts(await pop(b, 1))).toEqual(["g0-0"]);
+    clock.advance(10_001);
+    expect((await pop(b, 1))[0]?.deliveryAttempt).toBe(2);
+    clock.advance(10_001);
+    const next = await pop(b, 1);
+    expect(texts(next)).toEqual(["g0-1"]);
+    const dlq = await b.store.getMessage(deadLetterTopicOf(GROUP), 0, 0, 10);
+    expect(dlq.messages.map((m) => bodyText(m.body))).toEqual(["g0-0"]);
+  });
+
+  it("forwardToDeadLetterQueue and a zero invisible time (nack) act on FIFO handles", async () => {
+    const { b } = await setup();
+    await sendGroups(b, 1, 3);
+    const [m0] = await pop(b, 1);
+    const changed = await b.service.changeInvisibleTime(GROUP, TOPIC, m0?.receiptHandle as string, 0);
+    const [again] = await pop(b, 1);
+    expect(bodyText(again?.message.body ?? new Uint8Array())).toBe("g0-0");
+    expect(again?.deliveryAttempt).toBe(2);
+    await expect(b.service.ack(GROUP, TOPIC, [changed.receiptHandle]).then((r) => r[0]?.ok)).resolves.toBe(
+      false,
+    );
+    await b.service.forwardToDeadLetterQueue(GROUP, TOPIC, again?.receiptHandle as string);
+    expect(texts(await pop(b, 1))).toEqual(["g0-1"]);
+    const dlq = await b.store.getMessage(deadLetterTopicOf(GROUP), 0, 0, 10);
+    expect(dlq.messages.map((m) => bodyText(m.body))).toEqual(["g0-0"]);
+  });
+
+  it("a pop retried with the same attempt id gets the same messages", async () => {
+    const { b } = await setup();
+    await sendGroups(b, 2, 2);
+    const first = await pop(b, 32, 10_000, "attempt-1");
+    expect(texts(first)).toEqual(["g0-0", "g1-0", "g0-1", "g1-1"]);
+    const retried = await pop(b, 32, 10_000, "attempt-1");
+    expect(texts(retried)).toEqual(texts(first));
+    expect(retried.every((m) => m.deliveryAttempt === 1)).toBe(true);
+    expect(await pop(b, 32, 10_000, "attempt-2")).toEqual([]);
+  });
+
+  it("acks out of order settle the offset over contiguous messages and survive a restart", async () => {
+    const { b, reopen } = await setup();
+    await sendGroups(b, 2, 2); // offsets: g0-0 0, g1-0 1, g0-1 2, g1-1 3
+    const got = await pop(b, 1);
+    const got2 = await pop(b, 1);
+    expect(texts([...got, ...got2])).toEqual(["g0-0", "g1-0"]);
+    await b.service.ack(GROUP, TOPIC, [got2[0]?.receiptHandle as string]);
+    expect(b.offsets.query(GROUP, TOPIC, 0)).toBe(0);
+    const b2 = await reopen();
+    // g0-0 is still in flight (its invisible time survived), g1-0 stays acked: g1-1 is next.
+    expect(texts(await pop(b2, 32))).toEqual(["g1-1"]);
+    const ack = await b2.service.ack(GROUP, TOPIC, [got[0]?.receiptHandle as string]);
+    expect(ack[0]?.ok).toBe(true);
+    expect(b2.offsets.query(GROUP, TOPIC, 0)).toBe(2);
+    expect(texts(await pop(b2, 32))).toEqual(["g0-1"]);
+  });
+
+  it("messages the subscription does not match are skipped", async () => {
+    const { b } = await setup();
+    for (const tag of ["a", "b", "a"])
+      await b.service.sendMessages({
+        topic: TOPIC,
+        queueId: 0,
+        messages: [{ body: Buffer.from(tag), tag, properties: { __SHARDINGKEY: "g" } }],
+      });
+    const got = await b.service.pop(GROUP, TOPIC, {
+      maxMessages: 32,
+      invisibleTimeMs: 10_000,
+      fifo: true,
+      filter: { type: "TAG", expression: "a" },
+    });
+    expect(texts(got)).toEqual(["a", "a"]);
+    await b.service.ack(
+      GROUP,
+      TOPIC,
+      got.map((m) => m.receiptHandle),
+    );
+    expect(b.offsets.query(GROUP, TOPIC, 0)).toBe(3);
+  });
+
+  it("refuses a forged FIFO handle", async () => {
+    const { b } = await setup();
+    await sendGroups(b, 1, 1);
+    const [m] = await pop(b, 1);
+    const forged = `${m?.receiptHandle.slice(0, -2)}AA`;
+    await expect(b.service.changeInvisibleTime(GROUP, TOPIC, forged, 1000)).rejects.toSatisfy(
+      (e: unknown) => (e as RmqError).code === ErrorCode.InvalidReceiptHandle,
+    );
+  });
+
+  it("four concurrent pollers over four queues with acks in random order: every message once, each group in order", async () => {
+    const t = tempDir("fifo-concurrent");
+    cleanups.push(t.remove);
+    const b = await openTestBroker(t.dir);
+    cleanups.push(() => b.close());
+    await createTopic(b, "T4", 4);
+    await b.groups.createOrUpdate({ groupName: GROUP, consumeMessageOrderly: true });
+    const groups = 12;
+    const per = 25;
+    const sends = Array.from({ length: groups }, async (_, k) => {
+      for (let i = 0; i < per; i++)
+        await b.service.sendMessages({
+          topic: "T4",
+          queueId: k % 4,
+          messages: [{ body: Buffer.from(`g${k}:${i}`), properties: { __SHARDINGKEY: `g${k}` } }],
+        });
+    });
+    const seen: string[] = [];
+    let stop = false;
+    const acks: Promise<unknown>[] = [];
+    const pollers = Array.from({ length: 4 }, async () => {
+      while (!stop) {
+        await new Promise((r) => setImmediate(r));
+        const got = await b.service.pop(GROUP, "T4", {
+          maxMessages: 8,
+          invisibleTimeMs: 60_000,
+          fifo: true,
+          pollTimeoutMs: 100,
+        });
+        for (const m of got) {
+          seen.push(bodyText(m.message.body));
+          acks.push(
+            new Promise((r) => setTimeout(r, Math.random() * 10)).then(() =>
+              b.service.ack(GROUP, "T4", [m.receiptHandle]).then((res) => expect(res[0]?.ok).toBe(true)),
+            ),
+          );
+        }
+      }
+    });
+    await Promise.all(sends);
+    const deadline = Date.now() + 20_000;
+    while (seen.length < groups * per && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 200));
+    stop = true;
+    await Promise.all(pollers);
+    await Promise.all(acks);
+    expect(seen).toHaveLength(groups * per);
+    for (let k = 0; k < groups; k++) {
+      const order = seen.filter((x) => x.startsWith(`g${k}:`)).map((x) => Number(x.split(":")[1]));
+      expect(order).toEqual(Array.from({ length: per }, (_, i) => i));
+    }
+  }, 30_000);
+});

@@ -1,0 +1,252 @@
+// End to end with the official Node SDK against a real `rmq local` child process: the message types
+// beyond NORMAL — FIFO (per message group order, a poison message blocking only its group and
+// ending in the DLQ) and the topic message-type check.
+//
+// Topics and groups are created before start through `{store}/config/topics.json` and
+// `subscriptionGroup.json` (upstream's files).
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  ConsumeResult,
+  type MessageView,
+  Producer,
+  PushConsumer,
+  SimpleConsumer,
+} from "rocketmq-client-nodejs";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { Code, MessageType } from "../proto/gen/apache/rocketmq/v2/definition_pb.ts";
+import { createRawClient, DEFAULT_TEST_METADATA } from "../proxy/test-support/grpc-client.ts";
+import {
+  bodyText,
+  E2E_BROKER_CONF,
+  type LocalProcess,
+  quietSdkLogger,
+  receiveUntil,
+  SdkClients,
+  startRmqLocal,
+  waitFor,
+  writeProperties,
+  writeStoreConfig,
+} from "./fixtures/e2e-local.ts";
+
+const FIFO_TOPIC = "fifo-topic";
+const NORMAL_TOPIC = "normal-topic";
+const FIFO_GROUP = "g-fifo";
+const FIFO_DLQ_GROUP = "g-fifo-dlq";
+
+const sdkErrors: unknown[][] = [];
+const logger = quietSdkLogger(sdkErrors);
+let dir: string;
+let rmq: LocalProcess;
+const clients = new SdkClients();
+
+function topicEntry(name: string, queues: number, type: string) {
+  return {
+    topicName: name,
+    readQueueNums: queues,
+    writeQueueNums: queues,
+    perm: 6,
+    attributes: { "message.type": type },
+  };
+}
+
+function fifoGroup(name: string, retryMaxTimes: number, backoffMs: number) {
+  return {
+    groupName: name,
+    consumeMessageOrderly: true,
+    retryMaxTimes,
+    groupRetryPolicy: {
+      type: "EXPONENTIAL",
+      exponentialRetryPolicy: { initial: backoffMs, max: backoffMs, multiplier: 1 },
+    },
+  };
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "e2e-types-"));
+  const storeDir = join(dir, "store");
+  const dataVersion = { stateVersion: 0, timestamp: Date.now(), counter: 1 };
+  writeStoreConfig(storeDir, "topics.json", {
+    topicConfigTable: {
+      [FIFO_TOPIC]: topicEntry(FIFO_TOPIC, 4, "FIFO"),
+      [NORMAL_TOPIC]: topicEntry(NORMAL_TOPIC, 2, "NORMAL"),
+    },
+    dataVersion,
+  });
+  writeStoreConfig(storeDir, "subscriptionGroup.json", {
+    subscriptionGroupTable: {
+      [FIFO_GROUP]: fifoGroup(FIFO_GROUP, 16, 100),
+      [FIFO_DLQ_GROUP]: fifoGroup(FIFO_DLQ_GROUP, 2, 100),
+    },
+    forbiddenTable: {},
+    dataVersion,
+  });
+  const confFile = join(dir, "broker.conf");
+  writeProperties(confFile, E2E_BROKER_CONF);
+  rmq = await startRmqLocal({ storeDir, confFile });
+});
+
+afterEach(async () => {
+  await clients.stopAll();
+});
+
+afterAll(async () => {
+  await clients.stopAll(true);
+  if (rmq !== undefined) {
+    const { code } = await rmq.stop("SIGTERM");
+    expect(code).toBe(0);
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function producer(topics: string[]): Promise<Producer> {
+  return clients.start(new Producer({ endpoints: rmq.endpoints, namespace: "", topics, logger }));
+}
+
+function fifoPushConsumer(
+  group: string,
+  consume: (m: MessageView) => ConsumeResult | Promise<ConsumeResult>,
+): Promise<PushConsumer> {
+  return clients.start(
+    new PushConsumer({
+      endpoints: rmq.endpoints,
+      namespace: "",
+      consumerGroup: group,
+      subscriptions: new Map([[FIFO_TOPIC, "*"]]),
+      messageListener: { consume },
+      // Messages of different groups in one batch are consumed in parallel (the SDK's switch).
+      enableFifoConsumeAccelerator: true,
+      logger,
+    }),
+  );
+}
+
+/** Sends `perGroup` messages for each group, each group's messages one after another (groups in parallel). */
+async function sendFifo(
+  p: Producer,
+  groups: readonly string[],
+  perGroup: number,
+  tag: string,
+): Promise<void> {
+  await Promise.all(
+    groups.map(async (g) => {
+      for (let i = 0; i < perGroup; i++)
+        await p.send({ topic: FIFO_TOPIC, tag, messageGroup: g, body: Buffer.from(`${g}:${i}`) });
+    }),
+  );
+}
+
+describe("FIFO messages", () => {
+  it("20 message groups x 50 messages through a PushConsumer: every group in send order, all arrive once", async () => {
+    const groups = Array.from({ length: 20 }, (_, k) => `order-${k}`);
+    const seen = new Map<string, number[]>();
+    let total = 0;
+    await fifoPushConsumer(FIFO_GROUP, (m) => {
+      const [g, i] = bodyText(m).split(":");
+      if (m.tag === "t1") {
+        const list = seen.get(g as string) ?? [];
+        list.push(Number(i));
+        seen.set(g as string, list);
+        total++;
+      }
+      return ConsumeResult.SUCCESS;
+    });
+    const p = await producer([FIFO_TOPIC]);
+    await sendFifo(p, groups, 50, "t1");
+    await waitFor(() => total >= 1000, 60_000, "1000 FIFO messages");
+    await new Promise((r) => setTimeout(r, 500));
+    expect(total).toBe(1000);
+    for (const g of groups) expect(seen.get(g)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+  }, 90_000);
+
+  it("a message that always fails blocks only its own group, then reaches the DLQ and its group moves on", async () => {
+    const events: Array<{ body: string; attempt: number; at: number }> = [];
+    await fifoPushConsumer(FIFO_DLQ_GROUP, async (m) => {
+      if (m.tag !== "t2") return ConsumeResult.SUCCESS;
+      events.push({ body: bodyText(m), attempt: m.deliveryAttempt ?? 0, at: Date.now() });
+      if (bodyText(m) !== "poison:0") return ConsumeResult.SUCCESS;
+      // Each failing attempt takes a while (the SDK reads the backoff in whole seconds, so it
+      // would retry a sub-second backoff at once), so the other groups have time to go past it.
+      await new Promise((r) => setTimeout(r, 600));
+      return ConsumeResult.FAILURE;
+    });
+    const p = await producer([FIFO_TOPIC]);
+    await sendFifo(p, ["poison"], 3, "t2");
+    await sendFifo(p, ["healthy-a", "healthy-b"], 5, "t2");
+    await waitFor(
+      () => events.filter((e) => e.body !== "poison:0").length >= 12,
+      30_000,
+      "all other messages",
+    );
+    const poisonAttempts = events.filter((e) => e.body === "poison:0");
+    expect(poisonAttempts.map((e) => e.attempt)).toEqual([1, 2, 3]);
+    const lastPoison = (poisonAttempts[2] as { at: number }).at;
+    // Its own group waited for it ...
+    const poison1 = events.find((e) => e.body === "poison:1") as { at: number };
+    expect(poison1.at).toBeGreaterThanOrEqual(lastPoison);
+    expect(events.filter((e) => e.body.startsWith("poison:")).map((e) => e.body)).toEqual([
+      "poison:0",
+      "poison:0",
+      "poison:0",
+      "poison:1",
+      "poison:2",
+    ]);
+    // ... the other groups did not: all of them were consumed before the poison message's last attempt.
+    const healthy = events.filter((e) => e.body.startsWith("healthy-"));
+    expect(healthy).toHaveLength(10);
+    expect(healthy.every((e) => e.at < lastPoison)).toBe(true);
+    // The poison message is readable from the group's DLQ.
+    const dlqReader = await clients.start(
+      new SimpleConsumer({
+        endpoints: rmq.endpoints,
+        namespace: "",
+        consumerGroup: "g-fifo-dlq-reader",
+        subscriptions: new Map([[`%DLQ%${FIFO_DLQ_GROUP}`, "*"]]),
+        awaitDuration: 1000,
+        logger,
+      }),
+    );
+    const dead = await receiveUntil(dlqReader, (r) => r.length >= 1, {
+      timeoutMs: 20_000,
+      invisibleMs: 10_000,
+    });
+    expect(dead.map(bodyText)).toEqual(["poison:0"]);
+  }, 60_000);
+});
+
+describe("topic message types", () => {
+  it("a message whose type differs from its topic's is refused: by the SDK from the route, by the server with MESSAGE_PROPERTY_CONFLICT_WITH_TYPE", async () => {
+    const p = await producer([FIFO_TOPIC, NORMAL_TOPIC]);
+    // The SDK checks the route's accepted types itself (validate_message_type in the settings).
+    await expect(p.send({ topic: NORMAL_TOPIC, messageGroup: "g", body: Buffer.from("x") })).rejects.toThrow(
+      /message type not match/,
+    );
+    await expect(p.send({ topic: FIFO_TOPIC, body: Buffer.from("x") })).rejects.toThrow(
+      /message type not match/,
+    );
+    // A client that does not check gets the upstream status code from the server.
+    const raw = createRawClient(rmq.endpoints, { metadata: { ...DEFAULT_TEST_METADATA } });
+    try {
+      const send = (topic: string, messageType: MessageType, messageGroup?: string) =>
+        raw.unary("sendMessage", {
+          messages: [
+            {
+              topic: { name: topic },
+              body: Buffer.from("x"),
+              systemProperties: { messageId: `E2E-TYPE-${topic}`, messageType, messageGroup },
+            },
+          ],
+        });
+      expect((await send(NORMAL_TOPIC, MessageType.FIFO, "g")).status?.code).toBe(
+        Code.MESSAGE_PROPERTY_CONFLICT_WITH_TYPE,
+      );
+      expect((await send(FIFO_TOPIC, MessageType.NORMAL)).status?.code).toBe(
+        Code.MESSAGE_PROPERTY_CONFLICT_WITH_TYPE,
+      );
+    } finally {
+      raw.close();
+    }
+  });
+});
