@@ -275,10 +275,10 @@ export const BROKER_CONFIG_SCHEMA = {
   timerRollWindowSlot: def.int(2 * 24 * 3600, { ...POSITIVE, ...PENDING }),
   mappedFileSizeTimerLog: def.int(100 * 1024 * 1024, { min: 4096, ...PENDING }),
   // ---- transactions
-  transactionTimeOut: def.long(6000, { ...POSITIVE, ...PENDING }),
-  transactionCheckInterval: def.long(30_000, { ...POSITIVE, ...PENDING }),
-  transactionCheckMax: def.int(15, { ...POSITIVE, ...PENDING }),
-  rejectTransactionMessage: def.bool(false, PENDING),
+  transactionTimeOut: def.long(6000, { ...POSITIVE, status: "used" }),
+  transactionCheckInterval: def.long(30_000, { ...POSITIVE, status: "used" }),
+  transactionCheckMax: def.int(15, { ...POSITIVE, status: "used" }),
+  rejectTransactionMessage: def.bool(false, { status: "used" }),
   // ---- message types, filters, misc features
   enableTopicMessageTypeCheck: def.bool(true, {
     status: "used",

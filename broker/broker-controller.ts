@@ -128,6 +128,13 @@ export async function createBrokerController(o: BrokerControllerOptions): Promis
         autoCreateSubscriptionGroup: config.autoCreateSubscriptionGroup,
         reviveQueueNum: config.reviveQueueNum,
         enablePropertyFilter: config.enablePropertyFilter,
+        rejectTransactionMessage: config.rejectTransactionMessage,
+        transaction: {
+          transactionTimeOut: config.transactionTimeOut,
+          transactionCheckInterval: config.transactionCheckInterval,
+          transactionCheckMax: config.transactionCheckMax,
+          fileReservedTime: config.fileReservedTime,
+        },
       },
     });
     undo.push(() => service.shutdown());

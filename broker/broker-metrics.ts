@@ -211,6 +211,9 @@ export function instrumentMessageService(
       service.forwardToDeadLetterQueue(group, topic, handle),
     consumerProgress: (group, topic) => service.consumerProgress(group, topic),
     reviveDue: () => service.reviveDue(),
+    endTransaction: (request) => service.endTransaction(request),
+    setTransactionCheckListener: (listener) => service.setTransactionCheckListener(listener),
+    checkTransactionsNow: () => service.checkTransactionsNow(),
     shutdown: () => service.shutdown(),
   };
 }

@@ -22,6 +22,15 @@ import type { HostAddress } from "./store/host-address.ts";
 import { MessageConst } from "./store/message-const.ts";
 import type { MessageStore } from "./store/message-store.ts";
 import type { MessageInput, PutMessageStatus } from "./store/message-store-types.ts";
+import { isTransactionPrepared, toHalfMessage } from "./transaction/half-message.ts";
+import { TransactionProperty } from "./transaction/transaction-properties.ts";
+import {
+  createTransactionService,
+  type EndTransactionRequest,
+  type TransactionCheckRequest,
+  type TransactionConfig,
+  type TransactionService,
+} from "./transaction/transaction-service.ts";
 
 /** Messages in one send call (ours; upstream batches are bounded by maxMessageSize only). */
 export const MAX_SEND_BATCH_SIZE = 1024;
@@ -40,7 +49,19 @@ export interface BrokerMessageServiceConfig {
   enablePropertyFilter?: boolean;
   /** Pop tuning beyond broker.conf keys (see broker/pop/pop-config.ts). */
   pop?: Partial<PopConfig>;
+  /** Transaction check settings (upstream defaults: 6 s timeout, 30 s interval, 15 checks). */
+  transaction?: Partial<TransactionConfig>;
+  /** Refuse transactional half messages (upstream rejectTransactionMessage, false). */
+  rejectTransactionMessage?: boolean;
 }
+
+/** Upstream BrokerConfig defaults of the transaction keys. */
+export const DEFAULT_TRANSACTION_CONFIG: TransactionConfig = {
+  transactionTimeOut: 6000,
+  transactionCheckInterval: 30_000,
+  transactionCheckMax: 15,
+  fileReservedTime: 72,
+};
 
 export interface SendMessageInput {
   /** Body bytes (kept as a view, not copied). */
@@ -75,6 +96,10 @@ export interface SendResult {
   queueId: number;
   queueOffset: number;
   commitLogOffset: number;
+  /** Set for a transactional half message: the id EndTransaction quotes. */
+  transactionId?: string;
+  /** Set for a delay/timer message: the handle RecallMessage takes. */
+  recallHandle?: string;
 }
 
 export interface QueueProgress {
@@ -132,9 +157,25 @@ export interface BrokerMessageService {
   consumerProgress(group: string, topic?: string): ConsumerProgress;
   /** Runs one revive pass now (the timer does it every reviveIntervalMs). */
   reviveDue(): Promise<number>;
+  /**
+   * Commits or rolls back a transactional half message. Rejects INVALID_TRANSACTION_ID or
+   * TRANSACTION_NOT_FOUND (already ended, discarded after too many checks, unknown).
+   */
+  endTransaction(request: EndTransactionRequest): Promise<void>;
+  /**
+   * Installs the relay of orphan-transaction checks to producers (the proxy's); returns the function
+   * that uninstalls it. Without one, checks find no producer (and count as sent, as upstream).
+   */
+  setTransactionCheckListener(listener: (check: TransactionCheckRequest) => boolean): () => void;
+  /** One transaction check pass now (the timer runs one every transactionCheckInterval). */
+  checkTransactionsNow(): Promise<number>;
   /** Ends held polls, finishes operations under way, persists consumer offsets. The store is the caller's to shut down. */
   shutdown(): Promise<void>;
 }
+
+/** How the send path stored a message. */
+const MessageKind = { NORMAL: 0, HALF: 1, TIMER: 2 } as const;
+type MessageKind = (typeof MessageKind)[keyof typeof MessageKind];
 
 const DEFAULT_BORN_HOST: HostAddress = { address: "127.0.0.1", port: 0 };
 
@@ -162,8 +203,22 @@ class DefaultBrokerMessageService implements BrokerMessageService {
   private readonly nextQueue = new Map<string, number>();
   private closed = false;
 
+  private readonly transactions: TransactionService;
+  private checkListener: ((check: TransactionCheckRequest) => boolean) | undefined;
+
   constructor(o: BrokerMessageServiceOptions, popService: PopService) {
     this.o = o;
+    this.transactions = createTransactionService({
+      store: o.store,
+      topics: o.topics,
+      offsets: o.offsets,
+      brokerName: o.brokerName,
+      config: { ...DEFAULT_TRANSACTION_CONFIG, ...o.config.transaction },
+      onCheck: (check) => this.checkListener?.(check) ?? false,
+      logger: o.logger?.child({ component: "transactions" }),
+      clock: o.clock,
+      storeHost: o.storeHost,
+    });
     this.brokerName = o.brokerName;
     this.popService = popService;
     this.logger = o.logger ?? silentLogger();
@@ -224,6 +279,7 @@ class DefaultBrokerMessageService implements BrokerMessageService {
     }
     const queueId = this.chooseQueue(tc, request.queueId);
     const now = this.clock();
+    const kinds: MessageKind[] = new Array(n).fill(MessageKind.NORMAL);
     const inputs: MessageInput[] = request.messages.map((m, i) => {
       if (m.body.length === 0)
         throw new RmqError(ErrorCode.MessageBodyEmpty, `message ${i} has an empty body`);
@@ -231,7 +287,7 @@ class DefaultBrokerMessageService implements BrokerMessageService {
       if (m.tag !== undefined && m.tag.length > 0) props.set(MessageConst.PROPERTY_TAGS, m.tag);
       if (m.keys !== undefined && m.keys.length > 0)
         props.set(MessageConst.PROPERTY_KEYS, m.keys.join(MessageConst.KEY_SEPARATOR));
-      return {
+      const input: MessageInput = {
         topic: tc.topicName,
         queueId,
         flag: m.flag ?? 0,
@@ -243,17 +299,34 @@ class DefaultBrokerMessageService implements BrokerMessageService {
         reconsumeTimes: 0,
         preparedTransactionOffset: 0,
       };
+      if (isTransactionPrepared(props)) {
+        if (this.o.config.rejectTransactionMessage === true)
+          throw new RmqError(
+            ErrorCode.Forbidden,
+            `broker ${this.brokerName} refuses transactional messages (rejectTransactionMessage=true)`,
+          );
+        // gRPC producers have no group of their own; the topic stands in for it (upstream proxy).
+        if (!props.has(TransactionProperty.PRODUCER_GROUP))
+          props.set(TransactionProperty.PRODUCER_GROUP, tc.topicName);
+        kinds[i] = MessageKind.HALF;
+        return toHalfMessage(input);
+      }
+      return input;
     });
     const results = await this.o.store.putMessages(inputs);
-    return results.map((r) => ({
-      status: r.status,
-      messageId: r.uniqKey,
-      offsetMsgId: r.msgId,
-      topic: tc.topicName,
-      queueId,
-      queueOffset: r.queueOffset,
-      commitLogOffset: r.commitLogOffset,
-    }));
+    return results.map((r, i) => {
+      const result: SendResult = {
+        status: r.status,
+        messageId: r.uniqKey,
+        offsetMsgId: r.msgId,
+        topic: tc.topicName,
+        queueId,
+        queueOffset: r.queueOffset,
+        commitLogOffset: r.commitLogOffset,
+      };
+      if (kinds[i] === MessageKind.HALF) result.transactionId = this.transactions.transactionIdOf(r);
+      return result;
+    });
   }
 
   // ------------------------------------------------------------------ pop (broker/pop)
@@ -281,6 +354,30 @@ class DefaultBrokerMessageService implements BrokerMessageService {
 
   reviveDue(): Promise<number> {
     return this.popService.reviveDue();
+  }
+
+  // ------------------------------------------------------------------ transactions (broker/transaction)
+
+  endTransaction(request: EndTransactionRequest): Promise<void> {
+    if (this.closed)
+      return Promise.reject(new RmqError(ErrorCode.StoreShutdown, "the broker message service is shut down"));
+    return this.transactions.endTransaction(request);
+  }
+
+  setTransactionCheckListener(listener: (check: TransactionCheckRequest) => boolean): () => void {
+    this.checkListener = listener;
+    return () => {
+      if (this.checkListener === listener) this.checkListener = undefined;
+    };
+  }
+
+  checkTransactionsNow(): Promise<number> {
+    return this.transactions.checkNow();
+  }
+
+  /** Rebuilds the transaction state and starts the check timer. */
+  async start(): Promise<void> {
+    await this.transactions.start();
   }
 
   // ------------------------------------------------------------------ admin
@@ -327,6 +424,12 @@ class DefaultBrokerMessageService implements BrokerMessageService {
     if (this.closed) return;
     this.closed = true;
     try {
+      await this.transactions.shutdown();
+    } catch (err) {
+      if (!isRmqError(err)) throw err;
+      this.logger.error({ err }, "transaction service shutdown failed");
+    }
+    try {
       await this.popService.shutdown();
     } catch (err) {
       if (!isRmqError(err)) throw err;
@@ -354,5 +457,12 @@ export async function createBrokerMessageService(
     clock: o.clock,
     random: o.random,
   });
-  return new DefaultBrokerMessageService(o, popService);
+  const service = new DefaultBrokerMessageService(o, popService);
+  try {
+    await service.start();
+  } catch (err) {
+    await service.shutdown().catch(() => {});
+    throw err;
+  }
+  return service;
 }

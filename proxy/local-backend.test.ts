@@ -149,11 +149,14 @@ describe("local backend", () => {
     });
     expect(results.map((r) => [r.messageId, r.error?.code, r.queueId])).toEqual([
       ["ID-A", undefined, 1],
-      ["ID-T", ErrorCode.NotImplemented, 1],
+      ["ID-T", undefined, 1],
       ["ID-D", ErrorCode.NotImplemented, 1],
       ["ID-B", undefined, 1],
     ]);
     expect([results[0]?.queueOffset, results[3]?.queueOffset]).toEqual([0, 1]);
+    // The half message is stored aside (not in SendTopic) and answered with its transaction id.
+    expect(results[1]?.transactionId).toMatch(/^[0-9A-F]{40}\./);
+    expect(results[0]?.transactionId).toBeUndefined();
     expect(
       await codeOf(
         backend.sendMessages({
@@ -236,7 +239,7 @@ describe("local backend", () => {
     expect(await backend.pop(popRequest("PopTopic", "G"), new AbortController().signal)).toEqual([]);
   });
 
-  it("assigns any queue to ordinary groups and every queue to FIFO groups; refuses transactions and recalls", async () => {
+  it("assigns any queue to ordinary groups and every queue to FIFO groups; refuses unknown transactions and recalls", async () => {
     const { broker, backend } = await open();
     await broker.topics.createOrUpdate({ topicName: "AssignTopic", readQueueNums: 3, writeQueueNums: 3 });
     expect(await backend.queryAssignment({ topic: "AssignTopic", group: "G" })).toEqual([
@@ -257,7 +260,7 @@ describe("local backend", () => {
           fromTransactionCheck: false,
         }),
       ),
-    ).toBe(ErrorCode.NotImplemented);
+    ).toBe(ErrorCode.InvalidTransactionId);
     expect(await codeOf(backend.recallMessage({ topic: "AssignTopic", recallHandle: "R" }))).toBe(
       ErrorCode.NotImplemented,
     );

@@ -8,9 +8,8 @@
 // upstream; without it the topic is TOPIC_NOT_FOUND. Groups likewise follow
 // autoCreateSubscriptionGroup.
 //
-// Not served yet by the broker: transactional half messages, delay/timer messages (refused per
-// message with NOT_IMPLEMENTED rather than stored as normal messages and delivered early), their
-// EndTransaction/RecallMessage, and FIFO pop (the message service answers NOT_IMPLEMENTED).
+// Not served yet by the broker: delay/timer messages (refused per message with NOT_IMPLEMENTED
+// rather than stored as normal messages and delivered early) and their RecallMessage.
 
 import { isIP } from "node:net";
 import type { BrokerController } from "../broker/broker-controller.ts";
@@ -29,6 +28,7 @@ import {
 } from "../broker/metadata/topic-config-manager.ts";
 import type { PoppedMessage as BrokerPoppedMessage } from "../broker/pop/pop-service.ts";
 import type { HostAddress } from "../broker/store/host-address.ts";
+import type { StoredMessage } from "../broker/store/message-codec.ts";
 import { PutMessageStatus } from "../broker/store/message-store-types.ts";
 import { ErrorCode, RmqError } from "../common/errors.ts";
 import { validateSendTopic } from "../common/topic-validator.ts";
@@ -51,6 +51,7 @@ import {
   type SubscriptionGroupConfig,
   TopicMessageType,
   type TopicRoute,
+  type TransactionCheck,
 } from "./backend.ts";
 
 /** Upstream push consumers' retry count when a group says -1 (16). */
@@ -66,8 +67,6 @@ const ROUTE_MESSAGE_TYPES: Readonly<Record<string, TopicMessageType>> = {
 
 /** Why a message cannot be stored by this broker yet, or undefined when it can. */
 function unsupportedMessageReason(properties: Readonly<Record<string, string>>): string | undefined {
-  if (properties[MessageProperty.TRANSACTION_PREPARED] === "true")
-    return "transactional messages are not supported by this broker yet";
   if (properties[MessageProperty.TIMER_DELIVER_MS] !== undefined)
     return "delay messages are not supported by this broker yet";
   return undefined;
@@ -164,12 +163,11 @@ export function createLocalBackend(broker: BrokerController): MessagingBackend {
     return route;
   };
 
-  const toPopped = (p: BrokerPoppedMessage): PoppedMessage => {
-    const m = p.message;
+  const storedToPopped = (m: StoredMessage, topic: string, messageId: string): PoppedMessage => {
     const properties = Object.fromEntries(m.properties);
-    properties[MessageProperty.UNIQ_KEY] ??= p.messageId;
+    properties[MessageProperty.UNIQ_KEY] ??= messageId;
     return {
-      topic: p.topic,
+      topic,
       brokerName,
       queueId: m.queueId,
       queueOffset: m.queueOffset,
@@ -179,11 +177,18 @@ export function createLocalBackend(broker: BrokerController): MessagingBackend {
       bornHost: m.bornHost.address,
       storeTimestamp: m.storeTimestamp,
       storeHost: hostString(m.storeHost),
-      receiptHandle: p.receiptHandle,
-      deliveryAttempt: p.deliveryAttempt,
-      invisibleTimeMs: p.invisibleTimeMs,
+      receiptHandle: "",
+      deliveryAttempt: 1,
+      invisibleTimeMs: 0,
     };
   };
+
+  const toPopped = (p: BrokerPoppedMessage): PoppedMessage => ({
+    ...storedToPopped(p.message, p.topic, p.messageId),
+    receiptHandle: p.receiptHandle,
+    deliveryAttempt: p.deliveryAttempt,
+    invisibleTimeMs: p.invisibleTimeMs,
+  });
 
   return {
     async getTopicRoute(topic) {
@@ -256,6 +261,8 @@ export function createLocalBackend(broker: BrokerController): MessagingBackend {
             messageId: r.messageId,
             queueId: r.queueId,
             queueOffset: r.queueOffset,
+            transactionId: r.transactionId,
+            recallHandle: r.recallHandle,
           };
         });
       }
@@ -302,9 +309,16 @@ export function createLocalBackend(broker: BrokerController): MessagingBackend {
     },
 
     async endTransaction(request: EndTransactionRequest) {
-      throw new RmqError(
-        ErrorCode.NotImplemented,
-        `cannot end transaction ${JSON.stringify(request.transactionId)}: transactional messages are not supported by this broker yet`,
+      await messageService.endTransaction(request);
+    },
+
+    setTransactionCheckHandler(handler: (check: TransactionCheck) => boolean): () => void {
+      return messageService.setTransactionCheckListener((check) =>
+        handler({
+          topic: check.topic,
+          transactionId: check.transactionId,
+          message: storedToPopped(check.message, check.topic, check.messageId),
+        }),
       );
     },
 
