@@ -21,8 +21,12 @@ export const TopicMessageType = {
   FIFO: "FIFO",
   DELAY: "DELAY",
   TRANSACTION: "TRANSACTION",
-  /** Accepts every type (upstream MIXED). */
+  /** Accepts every type of the list above (upstream MIXED). */
   MIXED: "MIXED",
+  /** Messages with a priority: higher priorities are popped first (plain messages accepted too). */
+  PRIORITY: "PRIORITY",
+  /** Messages multiplexed onto lite topics of this parent topic (RIP-83). */
+  LITE: "LITE",
 } as const;
 export type TopicMessageType = (typeof TopicMessageType)[keyof typeof TopicMessageType];
 
@@ -105,6 +109,10 @@ export const MessageProperty = {
   /** On a message in a DLQ topic: where it came from. */
   DLQ_ORIGIN_TOPIC: "DLQ_ORIGIN_TOPIC",
   DLQ_ORIGIN_MESSAGE_ID: "DLQ_ORIGIN_MESSAGE_ID",
+  /** Priority of a PRIORITY message, a decimal int >= 0 (upstream MessageConst.PROPERTY_PRIORITY). */
+  PRIORITY: "_SYS_MSG_PRIORITY_",
+  /** The lite topic of a LITE message (upstream MessageConst.PROPERTY_LITE_TOPIC). */
+  LITE_TOPIC: "__LITE_TOPIC",
   /** Separator inside KEYS. */
   KEY_SEPARATOR: " ",
 } as const;

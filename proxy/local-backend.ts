@@ -63,6 +63,8 @@ const ROUTE_MESSAGE_TYPES: Readonly<Record<string, TopicMessageType>> = {
   [BrokerTopicMessageType.DELAY]: TopicMessageType.DELAY,
   [BrokerTopicMessageType.TRANSACTION]: TopicMessageType.TRANSACTION,
   [BrokerTopicMessageType.MIXED]: TopicMessageType.MIXED,
+  [BrokerTopicMessageType.PRIORITY]: TopicMessageType.PRIORITY,
+  [BrokerTopicMessageType.LITE]: TopicMessageType.LITE,
 };
 
 /** Why a message cannot be stored by this broker yet, or undefined when it can. */

@@ -24,6 +24,8 @@ export const PROXY_OWNED_PROPERTY_NAMES: ReadonlySet<string> = new Set([
   MessageProperty.SHARDING_KEY,
   MessageProperty.TRACE_CONTEXT,
   MessageProperty.CHECK_IMMUNITY_TIME_IN_SECONDS,
+  MessageProperty.PRIORITY,
+  MessageProperty.LITE_TOPIC,
 ]);
 
 /** Properties the broker keeps for itself and never shows clients (upstream "__RMQ.TRANSIENT." prefix). */
@@ -34,6 +36,8 @@ export function messageTypeOfProperties(properties: Readonly<Record<string, stri
   if (properties[MessageProperty.TRANSACTION_PREPARED] === "true") return MessageType.TRANSACTION;
   if (properties[MessageProperty.TIMER_DELIVER_MS] !== undefined) return MessageType.DELAY;
   if (properties[MessageProperty.SHARDING_KEY] !== undefined) return MessageType.FIFO;
+  if (properties[MessageProperty.PRIORITY] !== undefined) return MessageType.PRIORITY;
+  if (properties[MessageProperty.LITE_TOPIC] !== undefined) return MessageType.LITE;
   return MessageType.NORMAL;
 }
 
@@ -81,6 +85,10 @@ export interface DeliveredMessage {
   messageGroup: string | undefined;
   traceContext: string | undefined;
   deadLetterQueue: { topic: string; messageId: string } | undefined;
+  /** Set for LITE messages. */
+  liteTopic: string | undefined;
+  /** Set for PRIORITY messages (>= 0). */
+  priority: number | undefined;
 }
 
 /** What a client receives for a popped (or orphan-checked) message. */
@@ -100,6 +108,7 @@ export function deliveredMessage(popped: PoppedMessage, options: DeliveryOptions
   const deliverMs = Number(props[MessageProperty.TIMER_DELIVER_MS]);
   const dlqTopic = props[MessageProperty.DLQ_ORIGIN_TOPIC];
   const dlqMessageId = props[MessageProperty.DLQ_ORIGIN_MESSAGE_ID];
+  const priority = Number(props[MessageProperty.PRIORITY]);
   const receiptHandle = options.receiptHandle ?? popped.receiptHandle;
   return {
     topicName: unwrapNamespace(options.namespace, popped.topic),
@@ -127,6 +136,8 @@ export function deliveredMessage(popped: PoppedMessage, options: DeliveryOptions
       dlqTopic !== undefined && dlqMessageId !== undefined
         ? { topic: dlqTopic, messageId: dlqMessageId }
         : undefined,
+    liteTopic: props[MessageProperty.LITE_TOPIC],
+    priority: Number.isSafeInteger(priority) && priority >= 0 ? priority : undefined,
   };
 }
 
@@ -161,6 +172,8 @@ export function v2Message(m: DeliveredMessage): Message {
       messageGroup: m.messageGroup,
       traceContext: m.traceContext,
       deadLetterQueue: m.deadLetterQueue,
+      liteTopic: m.liteTopic,
+      priority: m.priority,
     },
   });
 }

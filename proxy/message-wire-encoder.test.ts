@@ -49,6 +49,11 @@ const popped: fc.Arbitrary<PoppedMessage> = fc
     uniq: optionalProperty(MessageProperty.UNIQ_KEY, text),
     group: optionalProperty(MessageProperty.SHARDING_KEY, text),
     trace: optionalProperty(MessageProperty.TRACE_CONTEXT, text),
+    lite: optionalProperty(MessageProperty.LITE_TOPIC, text),
+    priority: optionalProperty(
+      MessageProperty.PRIORITY,
+      fc.oneof(fc.integer({ min: 0, max: 0x7fff_ffff }), fc.constant(-1)).map(String),
+    ),
     deliverAt: optionalProperty(
       MessageProperty.TIMER_DELIVER_MS,
       fc.integer({ min: 0, max: 4_102_444_800_000 }).map(String),
@@ -76,6 +81,8 @@ const popped: fc.Arbitrary<PoppedMessage> = fc
       ...r.uniq,
       ...r.group,
       ...r.trace,
+      ...r.lite,
+      ...r.priority,
       ...r.deliverAt,
       ...(r.dlq === undefined
         ? {}

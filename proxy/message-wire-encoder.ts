@@ -218,6 +218,9 @@ export function encodeReceivedMessageFrame(m: DeliveredMessage): Buffer | undefi
   if (groupLen >= 0) systemSize += lenFieldSize(17, groupLen);
   if (traceLen >= 0) systemSize += lenFieldSize(18, traceLen);
   if (dlq !== undefined) systemSize += lenFieldSize(20, dlqSize);
+  const liteLen = m.liteTopic === undefined ? -1 : utf8Length(m.liteTopic);
+  if (liteLen >= 0) systemSize += lenFieldSize(21, liteLen);
+  if (m.priority !== undefined) systemSize += varintFieldSize(22, m.priority);
 
   const bodyLen = m.body.byteLength;
   const messageSize =
@@ -270,6 +273,8 @@ export function encodeReceivedMessageFrame(m: DeliveredMessage): Buffer | undefi
     if (dlqTopicLen > 0) w.string(1, dlq.topic, dlqTopicLen);
     if (dlqIdLen > 0) w.string(2, dlq.messageId, dlqIdLen);
   }
+  if (m.liteTopic !== undefined) w.string(21, m.liteTopic, liteLen);
+  if (m.priority !== undefined) w.uint(22, m.priority);
   if (bodyLen > 0) w.bytes(4, m.body);
   if (w.pos !== frame.byteLength) {
     // a sizing bug must never put a corrupt frame on the wire

@@ -44,6 +44,12 @@ export function acceptMessageTypes(type: TopicMessageType): MessageType[] {
       return [MessageType.DELAY];
     case TopicMessageType.TRANSACTION:
       return [MessageType.TRANSACTION];
+    // Upstream lists PRIORITY only, yet stores plain messages on a PRIORITY topic too; listing NORMAL
+    // lets SDKs that send priority 0 as NORMAL (the Node SDK does) through their own type check.
+    case TopicMessageType.PRIORITY:
+      return [MessageType.PRIORITY, MessageType.NORMAL];
+    case TopicMessageType.LITE:
+      return [MessageType.LITE];
     default:
       return [MessageType.NORMAL, MessageType.FIFO, MessageType.DELAY, MessageType.TRANSACTION];
   }

@@ -35,6 +35,8 @@ interface PreparedMessage {
   entry: SendMessageEntry;
   messageType: MessageType;
   messageGroup: string | undefined;
+  /** A PRIORITY message's priority: it goes to queue min(priority, writeQueueNums - 1) (upstream). */
+  priority: number | undefined;
 }
 
 export async function sendMessage(
@@ -74,7 +76,13 @@ export async function sendMessage(
 
   if (valid.length > 0) {
     const group = messages.length === 1 ? valid[0]?.prepared.messageGroup : undefined;
-    const target = deps.queueSelector.select(route, group);
+    let target = deps.queueSelector.select(route, group);
+    const priority = valid[0]?.prepared.priority;
+    if (target !== undefined && priority !== undefined) {
+      const broker = route.brokers.find((b) => b.brokerName === target?.brokerName);
+      if (broker !== undefined)
+        target = { ...target, queueId: Math.min(priority, broker.writeQueueNums - 1) };
+    }
     if (target === undefined) {
       const forbidden = status(Code.FORBIDDEN, `topic ${topic.name} has no writable queue`);
       for (const slot of valid) slot.entry.status = forbidden;
@@ -152,6 +160,8 @@ const TOPIC_TYPE_OF_MESSAGE_TYPE: Partial<Record<MessageType, TopicMessageType>>
   [MessageType.FIFO]: TopicMessageType.FIFO,
   [MessageType.DELAY]: TopicMessageType.DELAY,
   [MessageType.TRANSACTION]: TopicMessageType.TRANSACTION,
+  [MessageType.PRIORITY]: TopicMessageType.PRIORITY,
+  [MessageType.LITE]: TopicMessageType.LITE,
 };
 
 /** Validate one message and build its stored form; throws RmqError for the first rule it breaks. */
@@ -227,6 +237,17 @@ export function prepareMessage(
     }
   }
 
+  // Priority (upstream: kept only when no stronger type applies; Node sends priority 0 typed NORMAL).
+  let priority: number | undefined;
+  if (sp?.priority !== undefined) {
+    if (sp.priority < 0)
+      throw new RmqError(ErrorCode.IllegalArgument, `priority ${sp.priority} is negative; it must be >= 0`);
+    if (messageTypeOfProperties(properties) === MessageType.NORMAL) {
+      priority = sp.priority;
+      properties[MessageProperty.PRIORITY] = String(priority);
+    }
+  }
+
   const messageType = messageTypeOfProperties(properties);
   if (limits.enableTopicMessageTypeCheck) checkTopicAcceptsType(route, messageType);
 
@@ -239,6 +260,7 @@ export function prepareMessage(
     },
     messageType,
     messageGroup,
+    priority,
   };
 }
 
@@ -246,6 +268,8 @@ function checkTopicAcceptsType(route: TopicRoute, messageType: MessageType): voi
   if (route.messageType === TopicMessageType.MIXED || route.messageType === TopicMessageType.UNSPECIFIED)
     return;
   const wanted = TOPIC_TYPE_OF_MESSAGE_TYPE[messageType];
+  // A PRIORITY topic also stores plain messages (upstream); they are spread like on a NORMAL topic.
+  if (route.messageType === TopicMessageType.PRIORITY && wanted === TopicMessageType.NORMAL) return;
   if (wanted !== route.messageType) {
     throw new RmqError(
       ErrorCode.MessagePropertyConflictWithType,

@@ -33,6 +33,7 @@ import {
 
 const FIFO_TOPIC = "fifo-topic";
 const NORMAL_TOPIC = "normal-topic";
+const PRIORITY_TOPIC = "priority-topic";
 const FIFO_GROUP = "g-fifo";
 const FIFO_DLQ_GROUP = "g-fifo-dlq";
 
@@ -72,6 +73,7 @@ beforeAll(async () => {
     topicConfigTable: {
       [FIFO_TOPIC]: topicEntry(FIFO_TOPIC, 4, "FIFO"),
       [NORMAL_TOPIC]: topicEntry(NORMAL_TOPIC, 2, "NORMAL"),
+      [PRIORITY_TOPIC]: topicEntry(PRIORITY_TOPIC, 8, "PRIORITY"),
     },
     dataVersion,
   });
@@ -214,6 +216,50 @@ describe("FIFO messages", () => {
     });
     expect(dead.map(bodyText)).toEqual(["poison:0"]);
   }, 60_000);
+});
+
+describe("priority messages", () => {
+  it("higher priorities are received first; priorities above the queue count share the top queue", async () => {
+    const p = await producer([PRIORITY_TOPIC]);
+    // Sent lowest first, so that arrival order alone would give the opposite answer.
+    for (const priority of [0, 1, 2, 3, 4, 5, 6, 7, 9])
+      await p.send({ topic: PRIORITY_TOPIC, priority, body: Buffer.from(`prio-${priority}`) });
+    // A plain message on a PRIORITY topic is accepted too (upstream) and has no priority.
+    await p.send({ topic: PRIORITY_TOPIC, body: Buffer.from("plain") });
+    const c = await clients.start(
+      new SimpleConsumer({
+        endpoints: rmq.endpoints,
+        namespace: "",
+        consumerGroup: "g-priority",
+        subscriptions: new Map([[PRIORITY_TOPIC, "*"]]),
+        awaitDuration: 1000,
+        logger,
+      }),
+    );
+    const order: string[] = [];
+    const deadline = Date.now() + 20_000;
+    while (order.length < 10 && Date.now() < deadline) {
+      for (const m of await c.receive(1, 30_000)) {
+        order.push(bodyText(m));
+        if (bodyText(m).startsWith("prio-")) expect(m.priority).toBe(Number(bodyText(m).slice(5)));
+        await c.ack(m);
+      }
+    }
+    const priorities = order.filter((b) => b !== "plain");
+    // 7 and 9 share queue 7 (in send order); then queue by queue downwards.
+    expect(priorities).toEqual([
+      "prio-7",
+      "prio-9",
+      "prio-6",
+      "prio-5",
+      "prio-4",
+      "prio-3",
+      "prio-2",
+      "prio-1",
+      "prio-0",
+    ]);
+    expect(order).toContain("plain");
+  }, 40_000);
 });
 
 describe("topic message types", () => {

@@ -550,3 +550,28 @@ describe("restart", () => {
     expect(await b2.service.reviveDue()).toBe(back.length); // the un-acked second deliveries
   });
 });
+
+describe("pop on a PRIORITY topic", () => {
+  it("serves the highest queue first and the retry topic last", async () => {
+    const { b } = await setup();
+    await b.topics.createOrUpdate({
+      topicName: "PrioTopic",
+      readQueueNums: 4,
+      writeQueueNums: 4,
+      attributes: { "message.type": "PRIORITY" },
+    });
+    for (const q of [0, 2, 1, 3, 3])
+      await b.service.sendMessages({
+        topic: "PrioTopic",
+        queueId: q,
+        messages: [{ body: Buffer.from(`q${q}`) }],
+      });
+    const order: string[] = [];
+    for (;;) {
+      const got = await b.service.pop(GROUP, "PrioTopic", { maxMessages: 1, invisibleTimeMs: 30_000 });
+      if (got.length === 0) break;
+      order.push(bodyText((got[0] as PoppedMessage).message.body));
+    }
+    expect(order).toEqual(["q3", "q3", "q2", "q1", "q0"]);
+  });
+});

@@ -35,6 +35,8 @@ import {
   PermName,
   type TopicConfig,
   type TopicConfigManager,
+  TopicMessageType,
+  topicMessageType,
 } from "../metadata/topic-config-manager.ts";
 import type { HostAddress } from "../store/host-address.ts";
 import type { StoredMessage } from "../store/message-codec.ts";
@@ -435,7 +437,10 @@ export class PopService {
       );
     }
     const retryTc = this.topics.get(retryTopic);
-    const retryFirst = this.random() * 100 < this.config.popFromRetryProbability;
+    // A PRIORITY topic serves its retries last (upstream popFromRetryProbabilityForPriority, 0).
+    const retryFirst =
+      topicMessageType(tc) !== TopicMessageType.PRIORITY &&
+      this.random() * 100 < this.config.popFromRetryProbability;
     if (retryFirst && retryTc !== undefined) await this.popTopic(ctx, retryTc, -1);
     if (ctx.out.length < ctx.maxMessages) await this.popTopic(ctx, tc, queueId);
     if (!retryFirst && retryTc !== undefined && ctx.out.length < ctx.maxMessages)
@@ -507,6 +512,12 @@ export class PopService {
       return;
     }
     const n = tc.readQueueNums;
+    if (topicMessageType(tc) === TopicMessageType.PRIORITY) {
+      // Priority messages sit in queue min(priority, n - 1): the highest queue is served first (upstream).
+      for (let q = n - 1; q >= 0 && ctx.out.length < ctx.maxMessages; q--)
+        await this.popQueue(ctx, tc.topicName, q);
+      return;
+    }
     const start = Math.floor(this.random() * n);
     for (let i = 0; i < n && ctx.out.length < ctx.maxMessages; i++)
       await this.popQueue(ctx, tc.topicName, (start + i) % n);
