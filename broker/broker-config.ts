@@ -267,13 +267,13 @@ export const BROKER_CONFIG_SCHEMA = {
   }),
   // ---- delay and timer messages
   messageDelayLevel: def.string(DEFAULT_MESSAGE_DELAY_LEVEL, PENDING),
-  timerWheelEnable: def.bool(true, PENDING),
+  timerWheelEnable: def.bool(true, { status: "used" }),
   /** Longest delay a timer message may ask for (3 days). */
-  timerMaxDelaySec: def.int(3 * 24 * 3600, { ...POSITIVE, ...PENDING }),
-  timerPrecisionMs: def.int(1000, { ...POSITIVE, ...PENDING }),
-  timerFlushIntervalMs: def.int(1000, { ...POSITIVE, ...PENDING }),
-  timerRollWindowSlot: def.int(2 * 24 * 3600, { ...POSITIVE, ...PENDING }),
-  mappedFileSizeTimerLog: def.int(100 * 1024 * 1024, { min: 4096, ...PENDING }),
+  timerMaxDelaySec: def.int(3 * 24 * 3600, { ...POSITIVE, status: "used" }),
+  timerPrecisionMs: def.int(1000, { ...POSITIVE, status: "used" }),
+  timerFlushIntervalMs: def.int(1000, { ...POSITIVE, status: "used" }),
+  timerRollWindowSlot: def.int(2 * 24 * 3600, { ...POSITIVE, status: "used" }),
+  mappedFileSizeTimerLog: def.int(100 * 1024 * 1024, { min: 4096, status: "used" }),
   // ---- transactions
   transactionTimeOut: def.long(6000, { ...POSITIVE, status: "used" }),
   transactionCheckInterval: def.long(30_000, { ...POSITIVE, status: "used" }),
@@ -289,7 +289,7 @@ export const BROKER_CONFIG_SCHEMA = {
   enablePropertyFilter: def.bool(false, { status: "used" }),
   filterSupportRetry: def.bool(false, PENDING),
   storeReplyMessageEnable: def.bool(true, PENDING),
-  recallMessageEnable: def.bool(false, PENDING),
+  recallMessageEnable: def.bool(false, { status: "used" }),
   readUnCommitted: def.bool(false, PENDING),
   aclEnable: def.bool(false, { status: "inert", note: "ACL is not implemented" }),
   traceOn: def.bool(true, { status: "inert", note: "message tracing is not implemented" }),

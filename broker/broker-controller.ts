@@ -31,6 +31,7 @@ import { createTopicConfigManager, type TopicConfigManager } from "./metadata/to
 import { createNamesrvRegistrar, type NamesrvRegistrar } from "./namesrv-registrar.ts";
 import type { HostAddress } from "./store/host-address.ts";
 import { createMessageStore, type MessageStore } from "./store/message-store.ts";
+import { createTimerMessageStore } from "./timer/timer-message-store.ts";
 
 /** How often the topic table is checked for changes the NameServers have not seen yet (ours; upstream registers inline). */
 export const TOPIC_CHANGE_CHECK_INTERVAL_MS = 1000;
@@ -113,6 +114,24 @@ export async function createBrokerController(o: BrokerControllerOptions): Promis
     const offsets = await createConsumerOffsetManager({ storePathRootDir: root, logger });
     offsets.startPeriodicPersist(config.flushConsumerOffsetInterval);
     undo.push(() => offsets.close());
+    const timer = config.timerWheelEnable
+      ? await createTimerMessageStore({
+          store,
+          topics,
+          storePathRootDir: root,
+          brokerName: config.brokerName,
+          storeHost,
+          logger: logger.child({ component: "timer" }),
+          config: {
+            timerPrecisionMs: config.timerPrecisionMs,
+            timerMaxDelaySec: config.timerMaxDelaySec,
+            timerFlushIntervalMs: config.timerFlushIntervalMs,
+            timerRollWindowSlot: config.timerRollWindowSlot,
+            mappedFileSizeTimerLog: config.mappedFileSizeTimerLog,
+          },
+        })
+      : undefined;
+    if (timer !== undefined) undo.push(() => timer.shutdown());
     const service = await createBrokerMessageService({
       store,
       topics,
@@ -121,6 +140,7 @@ export async function createBrokerController(o: BrokerControllerOptions): Promis
       brokerName: config.brokerName,
       clusterName: config.brokerClusterName,
       storeHost,
+      timer,
       logger: logger.child({ component: "message-service" }),
       config: {
         autoCreateTopicEnable: config.autoCreateTopicEnable,
@@ -129,6 +149,7 @@ export async function createBrokerController(o: BrokerControllerOptions): Promis
         reviveQueueNum: config.reviveQueueNum,
         enablePropertyFilter: config.enablePropertyFilter,
         rejectTransactionMessage: config.rejectTransactionMessage,
+        recallMessageEnable: config.recallMessageEnable,
         transaction: {
           transactionTimeOut: config.transactionTimeOut,
           transactionCheckInterval: config.transactionCheckInterval,
@@ -138,6 +159,7 @@ export async function createBrokerController(o: BrokerControllerOptions): Promis
       },
     });
     undo.push(() => service.shutdown());
+    timer?.start();
     const metrics = createBrokerMetrics({
       registry: o.metrics,
       topics,
@@ -234,6 +256,8 @@ export async function createBrokerController(o: BrokerControllerOptions): Promis
         ["stop the internal RPC server", () => server.close()],
         // Ends held polls, waits for pop/ack writes under way, persists consumer offsets.
         ["stop the message service", () => service.shutdown()],
+        // The timer writes due messages to the store: it stops before the store does.
+        ["stop the timer", async () => timer?.shutdown()],
         ["persist consumer offsets", () => offsets.close()],
         ["shut the store down", () => store.shutdown()],
       ];

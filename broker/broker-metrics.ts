@@ -214,6 +214,7 @@ export function instrumentMessageService(
     endTransaction: (request) => service.endTransaction(request),
     setTransactionCheckListener: (listener) => service.setTransactionCheckListener(listener),
     checkTransactionsNow: () => service.checkTransactionsNow(),
+    recallMessage: (topic, handle) => service.recallMessage(topic, handle),
     shutdown: () => service.shutdown(),
   };
 }

@@ -22,6 +22,8 @@ import type { HostAddress } from "./store/host-address.ts";
 import { MessageConst } from "./store/message-const.ts";
 import type { MessageStore } from "./store/message-store.ts";
 import type { MessageInput, PutMessageStatus } from "./store/message-store-types.ts";
+import type { TimerMessageStore } from "./timer/timer-message-store.ts";
+import { isTimerMessage } from "./timer/timer-transform.ts";
 import { isTransactionPrepared, toHalfMessage } from "./transaction/half-message.ts";
 import { TransactionProperty } from "./transaction/transaction-properties.ts";
 import {
@@ -53,6 +55,8 @@ export interface BrokerMessageServiceConfig {
   transaction?: Partial<TransactionConfig>;
   /** Refuse transactional half messages (upstream rejectTransactionMessage, false). */
   rejectTransactionMessage?: boolean;
+  /** RecallMessage allowed (upstream recallMessageEnable, false: refused with FORBIDDEN). */
+  recallMessageEnable?: boolean;
 }
 
 /** Upstream BrokerConfig defaults of the transaction keys. */
@@ -136,6 +140,11 @@ export interface BrokerMessageServiceOptions {
   storeHost?: HostAddress;
   /** Injected clock for pop times and revive (tests). */
   clock?: () => number;
+  /**
+   * Delay/timer messages (broker/timer), started and shut down by the caller (after this service
+   * stops, before the store). Without one (timerWheelEnable=false) timer messages are refused.
+   */
+  timer?: TimerMessageStore;
   /** Injected randomness for queue order (tests). */
   random?: () => number;
 }
@@ -169,6 +178,12 @@ export interface BrokerMessageService {
   setTransactionCheckListener(listener: (check: TransactionCheckRequest) => boolean): () => void;
   /** One transaction check pass now (the timer runs one every transactionCheckInterval). */
   checkTransactionsNow(): Promise<number>;
+  /**
+   * Cancels a delay/timer message not delivered yet; resolves with its message id. Rejects FORBIDDEN
+   * (recallMessageEnable=false or no timer), ILLEGAL_ARGUMENT (a bad handle), MESSAGE_NOT_FOUND
+   * (already delivered or unknown).
+   */
+  recallMessage(topic: string, recallHandle: string): Promise<{ messageId: string }>;
   /** Ends held polls, finishes operations under way, persists consumer offsets. The store is the caller's to shut down. */
   shutdown(): Promise<void>;
 }
@@ -280,6 +295,7 @@ class DefaultBrokerMessageService implements BrokerMessageService {
     const queueId = this.chooseQueue(tc, request.queueId);
     const now = this.clock();
     const kinds: MessageKind[] = new Array(n).fill(MessageKind.NORMAL);
+    const recallHandles: Array<string | undefined> = new Array(n);
     const inputs: MessageInput[] = request.messages.map((m, i) => {
       if (m.body.length === 0)
         throw new RmqError(ErrorCode.MessageBodyEmpty, `message ${i} has an empty body`);
@@ -311,7 +327,20 @@ class DefaultBrokerMessageService implements BrokerMessageService {
         kinds[i] = MessageKind.HALF;
         return toHalfMessage(input);
       }
-      return input;
+      const timer = this.o.timer;
+      if (timer === undefined) {
+        if (isTimerMessage(input))
+          throw new RmqError(
+            ErrorCode.Forbidden,
+            `broker ${this.brokerName} does not take delay messages (timerWheelEnable=false)`,
+          );
+        return input;
+      }
+      const t = timer.transform(input);
+      if (t === undefined) return input;
+      kinds[i] = MessageKind.TIMER;
+      recallHandles[i] = t.recallHandle;
+      return t.message;
     });
     const results = await this.o.store.putMessages(inputs);
     return results.map((r, i) => {
@@ -325,6 +354,7 @@ class DefaultBrokerMessageService implements BrokerMessageService {
         commitLogOffset: r.commitLogOffset,
       };
       if (kinds[i] === MessageKind.HALF) result.transactionId = this.transactions.transactionIdOf(r);
+      else if (kinds[i] === MessageKind.TIMER) result.recallHandle = recallHandles[i];
       return result;
     });
   }
@@ -373,6 +403,23 @@ class DefaultBrokerMessageService implements BrokerMessageService {
 
   checkTransactionsNow(): Promise<number> {
     return this.transactions.checkNow();
+  }
+
+  // ------------------------------------------------------------------ recall (broker/timer)
+
+  async recallMessage(topic: string, recallHandle: string): Promise<{ messageId: string }> {
+    if (this.closed) throw new RmqError(ErrorCode.StoreShutdown, "the broker message service is shut down");
+    if (this.o.config.recallMessageEnable !== true)
+      throw new RmqError(
+        ErrorCode.Forbidden,
+        `broker ${this.brokerName} does not allow recall (recallMessageEnable=false)`,
+      );
+    if (this.o.timer === undefined)
+      throw new RmqError(
+        ErrorCode.Forbidden,
+        `broker ${this.brokerName} keeps no delay messages (timerWheelEnable=false)`,
+      );
+    return this.o.timer.recall(topic, recallHandle);
   }
 
   /** Rebuilds the transaction state and starts the check timer. */

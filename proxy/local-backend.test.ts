@@ -133,7 +133,7 @@ describe("local backend", () => {
     });
   });
 
-  it("stores a batch with one outcome per message and refuses what the broker cannot serve yet", async () => {
+  it("stores a batch with one outcome per message: transaction ids for half messages, recall handles for delay messages", async () => {
     const { backend } = await open();
     await backend.getTopicRoute("SendTopic");
     const results = await backend.sendMessages({
@@ -150,13 +150,16 @@ describe("local backend", () => {
     expect(results.map((r) => [r.messageId, r.error?.code, r.queueId])).toEqual([
       ["ID-A", undefined, 1],
       ["ID-T", undefined, 1],
-      ["ID-D", ErrorCode.NotImplemented, 1],
+      ["ID-D", undefined, 1],
       ["ID-B", undefined, 1],
     ]);
     expect([results[0]?.queueOffset, results[3]?.queueOffset]).toEqual([0, 1]);
     // The half message is stored aside (not in SendTopic) and answered with its transaction id.
     expect(results[1]?.transactionId).toMatch(/^[0-9A-F]{40}\./);
     expect(results[0]?.transactionId).toBeUndefined();
+    // The delay message waits in the timer and is answered with its recall handle.
+    expect(results[2]?.recallHandle).toBeTruthy();
+    expect(results[0]?.recallHandle).toBeUndefined();
     expect(
       await codeOf(
         backend.sendMessages({
@@ -261,8 +264,9 @@ describe("local backend", () => {
         }),
       ),
     ).toBe(ErrorCode.InvalidTransactionId);
+    // recallMessageEnable is off by default, as upstream.
     expect(await codeOf(backend.recallMessage({ topic: "AssignTopic", recallHandle: "R" }))).toBe(
-      ErrorCode.NotImplemented,
+      ErrorCode.Forbidden,
     );
   });
 });

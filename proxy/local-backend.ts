@@ -7,9 +7,6 @@
 // from the TBW102 template on first use (route query or send), as a producer's first send creates it
 // upstream; without it the topic is TOPIC_NOT_FOUND. Groups likewise follow
 // autoCreateSubscriptionGroup.
-//
-// Not served yet by the broker: delay/timer messages (refused per message with NOT_IMPLEMENTED
-// rather than stored as normal messages and delivered early) and their RecallMessage.
 
 import { isIP } from "node:net";
 import type { BrokerController } from "../broker/broker-controller.ts";
@@ -66,13 +63,6 @@ const ROUTE_MESSAGE_TYPES: Readonly<Record<string, TopicMessageType>> = {
   [BrokerTopicMessageType.PRIORITY]: TopicMessageType.PRIORITY,
   [BrokerTopicMessageType.LITE]: TopicMessageType.LITE,
 };
-
-/** Why a message cannot be stored by this broker yet, or undefined when it can. */
-function unsupportedMessageReason(properties: Readonly<Record<string, string>>): string | undefined {
-  if (properties[MessageProperty.TIMER_DELIVER_MS] !== undefined)
-    return "delay messages are not supported by this broker yet";
-  return undefined;
-}
 
 /**
  * The producer's address as the store can record it: an IP literal with an optional port. SDKs
@@ -226,16 +216,6 @@ export function createLocalBackend(broker: BrokerController): MessagingBackend {
       const inputs: SendMessageInput[] = [];
       const slots: number[] = [];
       request.messages.forEach((m, i) => {
-        const unsupported = unsupportedMessageReason(m.properties);
-        if (unsupported !== undefined) {
-          results[i] = {
-            error: { code: ErrorCode.NotImplemented, message: unsupported },
-            messageId: m.properties[MessageProperty.UNIQ_KEY] ?? "",
-            queueId: request.queueId,
-            queueOffset: -1,
-          };
-          return;
-        }
         slots.push(i);
         inputs.push({
           body: m.body,
@@ -324,11 +304,8 @@ export function createLocalBackend(broker: BrokerController): MessagingBackend {
       );
     },
 
-    async recallMessage(request: RecallMessageRequest): Promise<{ messageId: string }> {
-      throw new RmqError(
-        ErrorCode.NotImplemented,
-        `cannot recall from topic ${JSON.stringify(request.topic)}: delay messages are not supported by this broker yet`,
-      );
+    recallMessage(request: RecallMessageRequest): Promise<{ messageId: string }> {
+      return messageService.recallMessage(request.topic, request.recallHandle);
     },
 
     async queryAssignment(request: QueryAssignmentRequest): Promise<QueueAssignment[]> {
