@@ -206,7 +206,9 @@ export function instrumentMessageService(
       return popped;
     },
     ack: (group, topic, handles) => service.ack(group, topic, handles),
-    changeInvisibleTime: (group, topic, handle, ms) => service.changeInvisibleTime(group, topic, handle, ms),
+    changeInvisibleTime: (group, topic, handle, ms, suspend) =>
+      service.changeInvisibleTime(group, topic, handle, ms, suspend),
+    resetLiteOffset: (group, topic, lite, position) => service.resetLiteOffset(group, topic, lite, position),
     forwardToDeadLetterQueue: (group, topic, handle) =>
       service.forwardToDeadLetterQueue(group, topic, handle),
     consumerProgress: (group, topic) => service.consumerProgress(group, topic),

@@ -4,11 +4,18 @@
 // or over RPC) can wrap it directly.
 
 import { ErrorCode, isRmqError, RmqError } from "../common/errors.ts";
+import { lmqName, PROPERTY_LITE_TOPIC, validateLiteTopic } from "../common/lite-topic.ts";
 import { type Logger, silentLogger } from "../common/logger.ts";
 import { isRetryTopic, validateSendTopic } from "../common/topic-validator.ts";
 import type { ConsumerOffsetManager } from "./metadata/consumer-offset-manager.ts";
 import type { SubscriptionGroupManager } from "./metadata/subscription-group-manager.ts";
-import { isWriteable, type TopicConfig, type TopicConfigManager } from "./metadata/topic-config-manager.ts";
+import {
+  isWriteable,
+  type TopicConfig,
+  type TopicConfigManager,
+  TopicMessageType,
+  topicMessageType,
+} from "./metadata/topic-config-manager.ts";
 import type { PopConfig } from "./pop/pop-config.ts";
 import {
   type ChangeInvisibleTimeResult,
@@ -155,12 +162,24 @@ export interface BrokerMessageService {
   sendMessages(request: SendRequest): Promise<SendResult[]>;
   pop(group: string, topic: string, options: PopOptions): Promise<PoppedMessage[]>;
   ack(group: string, topic: string, receiptHandles: readonly string[]): Promise<HandleResult[]>;
+  /** `suspend`: a lite consumer pauses the message; its next delivery is not another attempt (FIFO handles). */
   changeInvisibleTime(
     group: string,
     topic: string,
     receiptHandle: string,
     invisibleTimeMs: number,
+    suspend?: boolean,
   ): Promise<ChangeInvisibleTimeResult>;
+  /**
+   * Moves the group's offset on one lite topic of a LITE topic (a lite subscription's offset option):
+   * MIN, MAX, an absolute offset, or TAIL_N (that many messages before the end). Resolves with the offset set.
+   */
+  resetLiteOffset(
+    group: string,
+    topic: string,
+    liteTopic: string,
+    position: LiteOffsetPosition,
+  ): Promise<number>;
   forwardToDeadLetterQueue(group: string, topic: string, receiptHandle: string): Promise<void>;
   /** Offsets, lag and in-flight counts of a group, optionally for one topic (and its pop retry topic). */
   consumerProgress(group: string, topic?: string): ConsumerProgress;
@@ -187,6 +206,13 @@ export interface BrokerMessageService {
   /** Ends held polls, finishes operations under way, persists consumer offsets. The store is the caller's to shut down. */
   shutdown(): Promise<void>;
 }
+
+/** Where a lite subscription starts (the v2 OffsetOption kinds that move the offset). */
+export type LiteOffsetPosition =
+  | { kind: "MIN" }
+  | { kind: "MAX" }
+  | { kind: "OFFSET"; value: number }
+  | { kind: "TAIL_N"; value: number };
 
 /** How the send path stored a message. */
 const MessageKind = { NORMAL: 0, HALF: 1, TIMER: 2 } as const;
@@ -276,6 +302,17 @@ class DefaultBrokerMessageService implements BrokerMessageService {
     return q;
   }
 
+  /** A LITE message goes to queue 0 of its lite topic's internal topic (broker/lite). */
+  private liteMessage(tc: TopicConfig, input: MessageInput, lite: string): MessageInput {
+    validateLiteTopic(lite);
+    if (topicMessageType(tc) !== TopicMessageType.LITE)
+      throw new RmqError(
+        ErrorCode.MessagePropertyConflictWithType,
+        `topic ${JSON.stringify(tc.topicName)} is not a LITE topic: a message with lite topic ${JSON.stringify(lite)} cannot go there`,
+      );
+    return { ...input, topic: lmqName(tc.topicName, lite), queueId: 0 };
+  }
+
   async sendMessages(request: SendRequest): Promise<SendResult[]> {
     if (this.closed) throw new RmqError(ErrorCode.StoreShutdown, "the broker message service is shut down");
     const n = request.messages.length;
@@ -334,13 +371,17 @@ class DefaultBrokerMessageService implements BrokerMessageService {
             ErrorCode.Forbidden,
             `broker ${this.brokerName} does not take delay messages (timerWheelEnable=false)`,
           );
-        return input;
+      } else {
+        const t = timer.transform(input);
+        if (t !== undefined) {
+          kinds[i] = MessageKind.TIMER;
+          recallHandles[i] = t.recallHandle;
+          return t.message;
+        }
       }
-      const t = timer.transform(input);
-      if (t === undefined) return input;
-      kinds[i] = MessageKind.TIMER;
-      recallHandles[i] = t.recallHandle;
-      return t.message;
+      const lite = props.get(PROPERTY_LITE_TOPIC);
+      if (lite !== undefined) return this.liteMessage(tc, input, lite);
+      return input;
     });
     const results = await this.o.store.putMessages(inputs);
     return results.map((r, i) => {
@@ -374,8 +415,39 @@ class DefaultBrokerMessageService implements BrokerMessageService {
     topic: string,
     receiptHandle: string,
     invisibleTimeMs: number,
+    suspend?: boolean,
   ): Promise<ChangeInvisibleTimeResult> {
-    return this.popService.changeInvisibleTime(group, topic, receiptHandle, invisibleTimeMs);
+    return this.popService.changeInvisibleTime(group, topic, receiptHandle, invisibleTimeMs, suspend);
+  }
+
+  async resetLiteOffset(
+    group: string,
+    topic: string,
+    liteTopic: string,
+    position: LiteOffsetPosition,
+  ): Promise<number> {
+    validateLiteTopic(liteTopic);
+    const tc = this.o.topics.get(topic);
+    if (tc === undefined)
+      throw new RmqError(
+        ErrorCode.TopicNotFound,
+        `topic ${JSON.stringify(topic)} does not exist on broker ${this.brokerName}`,
+      );
+    if (topicMessageType(tc) !== TopicMessageType.LITE)
+      throw new RmqError(ErrorCode.IllegalArgument, `topic ${JSON.stringify(topic)} is not a LITE topic`);
+    const lmq = lmqName(topic, liteTopic);
+    const { store } = this.o;
+    const min = Math.max(0, store.getMinOffsetInQueue(lmq, 0));
+    const max = Math.max(min, store.getMaxOffsetInQueue(lmq, 0));
+    const target =
+      position.kind === "MIN"
+        ? min
+        : position.kind === "MAX"
+          ? max
+          : position.kind === "OFFSET"
+            ? position.value
+            : max - position.value;
+    return this.popService.resetOffset(group, lmq, 0, target);
   }
 
   forwardToDeadLetterQueue(group: string, topic: string, receiptHandle: string): Promise<void> {

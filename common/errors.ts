@@ -55,6 +55,10 @@ export const ErrorCode = {
   TransactionNotFound: "TRANSACTION_NOT_FOUND",
   MessageCorrupted: "MESSAGE_CORRUPTED",
   MessagePropertyConflictWithType: "MESSAGE_PROPERTY_CONFLICT_WITH_TYPE",
+  // lite topics (broker/lite, proxy/lite-subscription-*.ts)
+  IllegalLiteTopic: "ILLEGAL_LITE_TOPIC",
+  IllegalOffset: "ILLEGAL_OFFSET",
+  LiteSubscriptionQuotaExceeded: "LITE_SUBSCRIPTION_QUOTA_EXCEEDED",
   UnrecognizedClientType: "UNRECOGNIZED_CLIENT_TYPE",
   Forbidden: "FORBIDDEN",
   Unauthorized: "UNAUTHORIZED",

@@ -117,6 +117,7 @@ export async function changeInvisibleDuration(
       receiptHandle: current,
       messageId: request.messageId,
       invisibleTimeMs,
+      suspend: request.suspend === true,
     });
     return create(ChangeInvisibleDurationResponseSchema, {
       status: okStatus(),

@@ -179,6 +179,11 @@ export interface PopRequest {
   fifo: boolean;
   /** Identifies a retried FIFO pop so it returns the same messages. */
   attemptId?: string;
+  /**
+   * For a LITE topic: pop from these lite topics (each strictly in order) instead of its queues;
+   * popped messages carry the parent topic and their lite topic in LITE_TOPIC.
+   */
+  liteTopics?: string[];
 }
 
 /** A popped message. Its topic is the subscribed one, also when it was redelivered from a retry topic. */
@@ -225,6 +230,23 @@ export interface ChangeInvisibleTimeRequest {
   messageId: string;
   /** 0 makes the message visible again at once (a nack). */
   invisibleTimeMs: number;
+  /** A lite consumer pauses the message: its next delivery does not count as another attempt. */
+  suspend?: boolean;
+}
+
+/** Where a new lite subscription starts (the OffsetOption kinds that move the offset). */
+export type LiteOffsetPosition =
+  | { kind: "MIN" }
+  | { kind: "MAX" }
+  | { kind: "OFFSET"; value: number }
+  | { kind: "TAIL_N"; value: number };
+
+export interface ResetLiteOffsetRequest {
+  group: string;
+  /** The LITE parent topic. */
+  topic: string;
+  liteTopic: string;
+  position: LiteOffsetPosition;
 }
 
 export interface ForwardToDeadLetterQueueRequest {
@@ -325,6 +347,9 @@ export interface MessagingBackend {
    * the id is unknown (for example already resolved).
    */
   endTransaction(request: EndTransactionRequest): Promise<void>;
+
+  /** Move the group's offset on one lite topic (a lite subscription's offset option); resolves with the offset set. */
+  resetLiteOffset(request: ResetLiteOffsetRequest): Promise<number>;
 
   /** Cancel a delay message before delivery; resolves with its message id. Rejects MESSAGE_NOT_FOUND when already delivered or unknown. */
   recallMessage(request: RecallMessageRequest): Promise<{ messageId: string }>;

@@ -7,6 +7,7 @@
 import { clone, create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import {
+  ClientType,
   CustomizedBackoffSchema,
   ExponentialBackoffSchema,
   MetricSchema,
@@ -70,9 +71,25 @@ export function consumerSettingsReply(
 ): Settings {
   const reply = clone(SettingsSchema, client);
   reply.backoffPolicy = retryPolicyOf(group);
+  // Lite push consumers read only an exponential backoff (with a customized one the Node SDK retries
+  // nothing): they get the exponential equivalent of a customized table.
+  const strategy = reply.backoffPolicy.strategy;
+  if (client.clientType === ClientType.LITE_PUSH_CONSUMER && strategy.case === "customizedBackoff") {
+    const next = strategy.value.next;
+    reply.backoffPolicy.strategy = {
+      case: "exponentialBackoff",
+      value: create(ExponentialBackoffSchema, {
+        initial: next[0],
+        max: next[next.length - 1],
+        multiplier: 2,
+      }),
+    };
+  }
   if (reply.pubSub.case === "subscription") {
     const subscription = reply.pubSub.value;
     subscription.fifo = group.consumeMessageOrderly;
+    subscription.liteSubscriptionQuota = limits.liteSubscriptionQuota;
+    subscription.maxLiteTopicSize = limits.maxLiteTopicSize;
     subscription.receiveBatchSize = limits.maxReceiveBatchSize;
     subscription.longPollingTimeout = durationFromMs(limits.maxLongPollingMs);
   }

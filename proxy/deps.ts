@@ -4,6 +4,7 @@ import type { Logger } from "../common/logger.ts";
 import type { MessagingBackend } from "./backend.ts";
 import type { ClientManager } from "./client-manager.ts";
 import type { ProxyLimits } from "./limits.ts";
+import type { LiteSubscriptionRegistry } from "./lite-subscriptions.ts";
 import type { ProxyMetrics } from "./metrics.ts";
 import type { QueueSelector } from "./queue-selector.ts";
 import type { ReceiptHandleRenewer } from "./receipt-handle-renewer.ts";
@@ -19,6 +20,8 @@ export interface ProxyDeps {
   logger: Logger;
   clients: ClientManager;
   renewer: ReceiptHandleRenewer;
+  /** Lite topics each lite push consumer listens to. */
+  liteSubscriptions: LiteSubscriptionRegistry;
   metrics: ProxyMetrics;
   queueSelector: QueueSelector;
   /** Aborted when the server starts draining: held polls answer at once, Telemetry streams end. */

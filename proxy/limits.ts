@@ -34,8 +34,15 @@ export const DEFAULT_SHUTDOWN_GRACE_MS = 5 * SECOND;
 
 /** maxMessageSize (4 MiB); also what Settings.publishing.max_body_size tells producers. */
 export const DEFAULT_MAX_BODY_BYTES = DEFAULT_MAX_MESSAGE_BODY_SIZE;
-/** maxDelayTimeMills (1 day): a later delivery_timestamp is ILLEGAL_DELIVERY_TIME. */
-export const DEFAULT_MAX_DELAY_MS = 24 * HOUR;
+/**
+ * A later delivery_timestamp is ILLEGAL_DELIVERY_TIME. Upstream's proxy maxDelayTimeMills is 1 day;
+ * ours is the broker's timerMaxDelaySec default (3 days), so the broker's own limit is the one users meet.
+ */
+export const DEFAULT_MAX_DELAY_MS = 72 * HOUR;
+/** Lite topics one lite push consumer may listen to per parent topic (advertised as lite_subscription_quota; the SDKs default to 100). */
+export const DEFAULT_LITE_SUBSCRIPTION_QUOTA = 1000;
+/** Longest lite topic name (advertised as max_lite_topic_size; the SDKs' default, 64). */
+export const DEFAULT_MAX_LITE_TOPIC_SIZE = 64;
 /** maxTransactionRecoverySecond (1 h): a longer orphaned_transaction_recovery_duration is BAD_REQUEST. */
 export const DEFAULT_MAX_TRANSACTION_RECOVERY_MS = HOUR;
 
@@ -113,6 +120,8 @@ export interface ProxyLimits {
   producerBackoffMaxMs: number;
   producerBackoffMultiplier: number;
   settingsResendDelayMs: number;
+  liteSubscriptionQuota: number;
+  maxLiteTopicSize: number;
 }
 
 export const DEFAULT_PROXY_LIMITS: Readonly<ProxyLimits> = Object.freeze({
@@ -124,6 +133,8 @@ export const DEFAULT_PROXY_LIMITS: Readonly<ProxyLimits> = Object.freeze({
   shutdownGraceMs: DEFAULT_SHUTDOWN_GRACE_MS,
   maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
   maxDelayMs: DEFAULT_MAX_DELAY_MS,
+  liteSubscriptionQuota: DEFAULT_LITE_SUBSCRIPTION_QUOTA,
+  maxLiteTopicSize: DEFAULT_MAX_LITE_TOPIC_SIZE,
   maxTransactionRecoveryMs: DEFAULT_MAX_TRANSACTION_RECOVERY_MS,
   maxUserPropertyCount: MAX_USER_PROPERTY_COUNT,
   maxUserPropertyBytes: MAX_USER_PROPERTY_SIZE,

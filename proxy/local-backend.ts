@@ -43,6 +43,7 @@ import {
   type QueryAssignmentRequest,
   type QueueAssignment,
   type RecallMessageRequest,
+  type ResetLiteOffsetRequest,
   type SendMessageResult,
   type SendMessagesRequest,
   type SubscriptionGroupConfig,
@@ -263,6 +264,7 @@ export function createLocalBackend(broker: BrokerController): MessagingBackend {
         signal,
         attemptId: request.attemptId,
         fifo: request.fifo,
+        liteTopics: request.liteTopics,
       });
       return popped.map(toPopped);
     },
@@ -282,6 +284,7 @@ export function createLocalBackend(broker: BrokerController): MessagingBackend {
         request.topic,
         request.receiptHandle,
         request.invisibleTimeMs,
+        request.suspend,
       );
       return { receiptHandle: r.receiptHandle };
     },
@@ -304,6 +307,15 @@ export function createLocalBackend(broker: BrokerController): MessagingBackend {
       );
     },
 
+    resetLiteOffset(request: ResetLiteOffsetRequest): Promise<number> {
+      return messageService.resetLiteOffset(
+        request.group,
+        request.topic,
+        request.liteTopic,
+        request.position,
+      );
+    },
+
     recallMessage(request: RecallMessageRequest): Promise<{ messageId: string }> {
       return messageService.recallMessage(request.topic, request.recallHandle);
     },
@@ -312,8 +324,9 @@ export function createLocalBackend(broker: BrokerController): MessagingBackend {
       const tc = await topicConfig(request.topic);
       const perm = routeOf(tc).brokers[0]?.perm ?? 0;
       const g = groups.get(request.group);
-      // A FIFO group consumes queue by queue; others take any queue of the broker (upstream).
-      if (g?.consumeMessageOrderly === true) {
+      // A FIFO group consumes queue by queue; others take any queue of the broker (upstream). Lite
+      // consumers pop from their lite topics, whatever queue they name.
+      if (g?.consumeMessageOrderly === true && topicMessageType(tc) !== BrokerTopicMessageType.LITE) {
         return Array.from({ length: tc.readQueueNums }, (_, queueId) => ({ brokerName, queueId, perm }));
       }
       return [{ brokerName, queueId: -1, perm }];

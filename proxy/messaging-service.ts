@@ -30,6 +30,7 @@ import { ackMessage, changeInvisibleDuration, forwardMessageToDeadLetterQueue } 
 import { heartbeat, notifyClientTermination } from "./client-activity.ts";
 import { type CallContext, readCallContext, readLeanCallContext } from "./context.ts";
 import type { ProxyDeps } from "./deps.ts";
+import { syncLiteSubscription } from "./lite-subscription-activity.ts";
 import type { DeliveredMessage } from "./message-converter.ts";
 import { encodeReceivedMessageFrame } from "./message-wire-encoder.ts";
 import { RpcResult } from "./metrics.ts";
@@ -155,7 +156,9 @@ export function createMessagingService(deps: ProxyDeps): MessagingServiceHandler
       changeInvisibleDuration(deps, call, req),
     ),
     recallMessage: unary(method.recallMessage, (call, req) => recallMessage(deps, call, req)),
-    syncLiteSubscription: notImplemented(method.syncLiteSubscription),
+    syncLiteSubscription: unary(method.syncLiteSubscription, (call, req) =>
+      syncLiteSubscription(deps, call, req),
+    ),
   };
 
   const connectUnary =

@@ -27,7 +27,7 @@ import {
   type ReceiveMessageResponse,
   ReceiveMessageResponseSchema,
 } from "../proto/gen/apache/rocketmq/v2/service_pb.ts";
-import { MessageProperty, type PoppedMessage } from "./backend.ts";
+import { MessageProperty, type PoppedMessage, TopicMessageType } from "./backend.ts";
 import { maxDeliveryAttempts } from "./client-settings.ts";
 import type { CallContext } from "./context.ts";
 import type { ProxyDeps } from "./deps.ts";
@@ -151,30 +151,46 @@ async function receive(
   }
   const maxAttempts = maxDeliveryAttempts(groupConfig);
 
-  const signal = AbortSignal.any([
-    callSignal,
-    deps.drainSignal,
-    AbortSignal.timeout(Math.max(pollTimeMs, 1)),
-  ]);
+  let signal = AbortSignal.any([callSignal, deps.drainSignal, AbortSignal.timeout(Math.max(pollTimeMs, 1))]);
+  // A LITE topic is read through the lite topics this client listens to (SyncLiteSubscription); a
+  // change of that set ends the poll, so the client's next one reads the new set.
+  let liteTopics: string[] | undefined;
+  if ((await backend.getTopicRoute(topic.fullName)).messageType === TopicMessageType.LITE) {
+    liteTopics = deps.liteSubscriptions.liteTopicsOf(call.clientId, group.fullName, topic.fullName);
+    if (liteTopics.length === 0) {
+      await deps.liteSubscriptions.waitForChange(call.clientId, pollTimeMs, signal);
+      liteTopics = deps.liteSubscriptions.liteTopicsOf(call.clientId, group.fullName, topic.fullName);
+    } else {
+      const changed = new AbortController();
+      void deps.liteSubscriptions
+        .waitForChange(call.clientId, pollTimeMs, signal)
+        .then(() => changed.abort());
+      signal = AbortSignal.any([signal, changed.signal]);
+    }
+  }
   let popped: PoppedMessage[];
   try {
-    popped = await backend.pop(
-      {
-        group: group.fullName,
-        topic: topic.fullName,
-        brokerName: request.messageQueue?.broker?.name || undefined,
-        // Upstream pops from every queue of the chosen broker, whatever queue the client names;
-        // Node clients only ever name queue 0.
-        queueId: -1,
-        filter: filterSpec,
-        batchSize,
-        invisibleTimeMs,
-        pollTimeMs,
-        fifo: groupConfig.consumeMessageOrderly,
-        attemptId: request.attemptId,
-      },
-      signal,
-    );
+    popped =
+      liteTopics?.length === 0
+        ? []
+        : await backend.pop(
+            {
+              group: group.fullName,
+              topic: topic.fullName,
+              brokerName: request.messageQueue?.broker?.name || undefined,
+              // Upstream pops from every queue of the chosen broker, whatever queue the client names;
+              // Node clients only ever name queue 0.
+              queueId: -1,
+              filter: filterSpec,
+              batchSize,
+              invisibleTimeMs,
+              pollTimeMs,
+              fifo: groupConfig.consumeMessageOrderly || liteTopics !== undefined,
+              attemptId: request.attemptId,
+              liteTopics,
+            },
+            signal,
+          );
   } catch (error) {
     // The contract says a held poll resolves with [] when its signal aborts; tolerate a rejection too.
     if (!(signal.aborted && isAbortError(error))) throw error;

@@ -7,6 +7,7 @@ import { gunzipSync } from "node:zlib";
 import { create } from "@bufbuild/protobuf";
 import { durationMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { ErrorCode, RmqError } from "../common/errors.ts";
+import { validateLiteTopic } from "../common/lite-topic.ts";
 import {
   validateBody,
   validateKey,
@@ -246,6 +247,14 @@ export function prepareMessage(
       priority = sp.priority;
       properties[MessageProperty.PRIORITY] = String(priority);
     }
+  }
+
+  // Lite topic (upstream: below the other types in precedence).
+  const liteTopic = sp?.liteTopic;
+  if (liteTopic !== undefined && liteTopic.length > 0) {
+    validateLiteTopic(liteTopic, limits.maxLiteTopicSize);
+    if (messageTypeOfProperties(properties) === MessageType.NORMAL)
+      properties[MessageProperty.LITE_TOPIC] = liteTopic;
   }
 
   const messageType = messageTypeOfProperties(properties);

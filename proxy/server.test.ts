@@ -162,7 +162,7 @@ describe("gRPC proxy protocol", () => {
         [
           message("DelayTopic", "x", {
             messageType: MessageType.DELAY,
-            deliveryTimestamp: timestampFromMs(Date.now() + 2 * 24 * 3600 * 1000),
+            deliveryTimestamp: timestampFromMs(Date.now() + 4 * 24 * 3600 * 1000),
           }),
           Code.ILLEGAL_DELIVERY_TIME,
         ],
@@ -390,14 +390,15 @@ describe("gRPC proxy protocol", () => {
     ]);
   });
 
-  it("answers Heartbeat and NotifyClientTermination OK, unimplemented RPCs NOT_IMPLEMENTED in the body", async () => {
+  it("answers Heartbeat and NotifyClientTermination OK, unimplemented RPCs (the offset ones and PullMessage) NOT_IMPLEMENTED in the body", async () => {
     const c = fx.client(false, { ...DEFAULT_TEST_METADATA, "x-mq-client-id": "never-seen-before" });
     expect((await c.unary("heartbeat", { clientType: 1 })).status?.code).toBe(Code.OK);
     expect((await c.unary("notifyClientTermination", {})).status?.code).toBe(Code.OK);
     expect((await c.unary("updateOffset", {})).status?.code).toBe(Code.NOT_IMPLEMENTED);
     expect((await c.unary("getOffset", {})).status?.code).toBe(Code.NOT_IMPLEMENTED);
     expect((await c.unary("queryOffset", {})).status?.code).toBe(Code.NOT_IMPLEMENTED);
-    expect((await c.unary("syncLiteSubscription", {})).status?.code).toBe(Code.NOT_IMPLEMENTED);
+    // SyncLiteSubscription is served; an empty request names no topic.
+    expect((await c.unary("syncLiteSubscription", {})).status?.code).toBe(Code.ILLEGAL_TOPIC);
     const pull = await c.serverStream("pullMessage", {}, { deadlineMs: 5000 });
     expect(pull[0]?.content.value).toMatchObject({ code: Code.NOT_IMPLEMENTED });
   });

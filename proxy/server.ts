@@ -30,6 +30,7 @@ import { connectionContextValues } from "./context.ts";
 import type { HostAndPort, ProxyDeps } from "./deps.ts";
 import { createHttp2SessionTracker } from "./http2-session-tracker.ts";
 import { type ProxyLimits, resolveProxyLimits } from "./limits.ts";
+import { createLiteSubscriptionRegistry } from "./lite-subscriptions.ts";
 import { createMessagingService } from "./messaging-service.ts";
 import { createProxyMetrics } from "./metrics.ts";
 import { createPermissiveListener, type TlsMode } from "./permissive-listener.ts";
@@ -100,10 +101,14 @@ export async function createProxyServer(options: ProxyServerOptions): Promise<Pr
     renewStepsMs: limits.renewStepsMs,
     releaseInvisibleMs: limits.releaseInvisibleMs,
   });
+  const liteSubscriptions = createLiteSubscriptionRegistry();
   const clients = createClientManager({
     sessionExpiryMs: limits.clientSessionExpiryMs,
     logger,
-    onSessionRemoved: (session) => renewer.releaseClient(session.clientId),
+    onSessionRemoved: (session) => {
+      renewer.releaseClient(session.clientId);
+      liteSubscriptions.removeClient(session.clientId);
+    },
   });
   let advertisedEndpoint: HostAndPort | undefined;
   if (options.advertisedAddress !== undefined) {
@@ -121,6 +126,7 @@ export async function createProxyServer(options: ProxyServerOptions): Promise<Pr
     logger,
     clients,
     renewer,
+    liteSubscriptions,
     metrics: createProxyMetrics({ registry: options.metrics, countMessages: options.countMessages }),
     queueSelector: createQueueSelector(),
     drainSignal: drain.signal,

@@ -10,7 +10,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   ConsumeResult,
+  ConsumeResultSuspend,
+  LitePushConsumerBuilder,
   type MessageView,
+  OffsetOption,
   Producer,
   PushConsumer,
   SimpleConsumer,
@@ -34,6 +37,7 @@ import {
 const FIFO_TOPIC = "fifo-topic";
 const NORMAL_TOPIC = "normal-topic";
 const PRIORITY_TOPIC = "priority-topic";
+const LITE_TOPIC = "lite-parent";
 const FIFO_GROUP = "g-fifo";
 const FIFO_DLQ_GROUP = "g-fifo-dlq";
 
@@ -74,6 +78,7 @@ beforeAll(async () => {
       [FIFO_TOPIC]: topicEntry(FIFO_TOPIC, 4, "FIFO"),
       [NORMAL_TOPIC]: topicEntry(NORMAL_TOPIC, 2, "NORMAL"),
       [PRIORITY_TOPIC]: topicEntry(PRIORITY_TOPIC, 8, "PRIORITY"),
+      [LITE_TOPIC]: topicEntry(LITE_TOPIC, 4, "LITE"),
     },
     dataVersion,
   });
@@ -81,6 +86,8 @@ beforeAll(async () => {
     subscriptionGroupTable: {
       [FIFO_GROUP]: fifoGroup(FIFO_GROUP, 16, 100),
       [FIFO_DLQ_GROUP]: fifoGroup(FIFO_DLQ_GROUP, 2, 100),
+      // Lite consumers of an orderly group consume each lite topic one message at a time (LiteFifoConsumeService).
+      "g-lite": fifoGroup("g-lite", 16, 1000),
     },
     forbiddenTable: {},
     dataVersion,
@@ -260,6 +267,90 @@ describe("priority messages", () => {
     ]);
     expect(order).toContain("plain");
   }, 40_000);
+});
+
+describe("lite topics", () => {
+  it("a LitePushConsumer gets exactly its lite topics, each in order; unsubscribe, offset options and suspend work", async () => {
+    const events: Array<{ lite: string; body: string; attempt: number; topic: string }> = [];
+    let suspendedOnce = false;
+    const lite = await new LitePushConsumerBuilder()
+      .setClientConfiguration({ endpoints: rmq.endpoints, namespace: "", logger })
+      .setConsumerGroup("g-lite")
+      .bindTopic(LITE_TOPIC)
+      .setMessageListener({
+        consume: (m: MessageView) => {
+          events.push({
+            lite: m.liteTopic ?? "",
+            body: bodyText(m),
+            attempt: m.deliveryAttempt ?? 0,
+            topic: m.topic,
+          });
+          // The first delivery of chat-2:0 is suspended: it comes back with the same attempt.
+          if (bodyText(m) === "chat-2:0" && !suspendedOnce) {
+            suspendedOnce = true;
+            return ConsumeResultSuspend.of(300);
+          }
+          return ConsumeResult.SUCCESS;
+        },
+      })
+      .build();
+    try {
+      await lite.subscribeLite("chat-1");
+      await lite.subscribeLite("chat-2");
+      const p = await producer([LITE_TOPIC]);
+      for (let i = 0; i < 5; i++)
+        for (const t of ["chat-1", "chat-2", "chat-3"])
+          await p.send({ topic: LITE_TOPIC, liteTopic: t, body: Buffer.from(`${t}:${i}`) });
+      const of = (t: string) => events.filter((e) => e.lite === t).map((e) => e.body);
+      await waitFor(() => of("chat-1").length >= 5 && of("chat-2").length >= 6, 20_000, "chat-1 and chat-2");
+      expect(of("chat-1")).toEqual(["chat-1:0", "chat-1:1", "chat-1:2", "chat-1:3", "chat-1:4"]);
+      expect(of("chat-2")).toEqual(["chat-2:0", "chat-2:0", "chat-2:1", "chat-2:2", "chat-2:3", "chat-2:4"]);
+      expect(events.filter((e) => e.body === "chat-2:0").map((e) => e.attempt)).toEqual([1, 1]);
+      expect(events.every((e) => e.topic === LITE_TOPIC)).toBe(true);
+      expect(of("chat-3")).toEqual([]);
+
+      // Unsubscribed: chat-1 stops; subscribed from the first offset: chat-3's earlier messages come.
+      await lite.unsubscribeLite("chat-1");
+      await lite.subscribeLite("chat-3", OffsetOption.MIN_OFFSET);
+      await p.send({ topic: LITE_TOPIC, liteTopic: "chat-1", body: Buffer.from("chat-1:after") });
+      await p.send({ topic: LITE_TOPIC, liteTopic: "chat-3", body: Buffer.from("chat-3:5") });
+      await waitFor(() => of("chat-3").length >= 6, 20_000, "chat-3 from its first message");
+      await new Promise((r) => setTimeout(r, 500));
+      expect(of("chat-3")).toEqual(["chat-3:0", "chat-3:1", "chat-3:2", "chat-3:3", "chat-3:4", "chat-3:5"]);
+      expect(of("chat-1")).not.toContain("chat-1:after");
+    } finally {
+      await lite.close();
+    }
+  }, 60_000);
+
+  it("an illegal lite topic name is refused with ILLEGAL_LITE_TOPIC", async () => {
+    const raw = createRawClient(rmq.endpoints, { metadata: { ...DEFAULT_TEST_METADATA } });
+    try {
+      const res = await raw.unary("sendMessage", {
+        messages: [
+          {
+            topic: { name: LITE_TOPIC },
+            body: Buffer.from("x"),
+            systemProperties: {
+              messageId: "E2E-LITE-BAD",
+              messageType: MessageType.LITE,
+              liteTopic: "bad name!",
+            },
+          },
+        ],
+      });
+      expect(res.status?.code).toBe(Code.ILLEGAL_LITE_TOPIC);
+      const sync = await raw.unary("syncLiteSubscription", {
+        action: 0,
+        topic: { name: LITE_TOPIC },
+        group: { name: "g-lite" },
+        liteTopicSet: ["no spaces"],
+      });
+      expect(sync.status?.code).toBe(Code.ILLEGAL_LITE_TOPIC);
+    } finally {
+      raw.close();
+    }
+  });
 });
 
 describe("topic message types", () => {

@@ -20,6 +20,8 @@ export interface DeliveredOrderedMessage {
   attempts: number;
   popTime: number;
   invisibleTime: number;
+  /** Made invisible by a suspend (lite consumers): the next delivery is not another attempt. */
+  suspended?: boolean;
 }
 
 export class OrderQueueState {

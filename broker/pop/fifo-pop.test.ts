@@ -241,3 +241,76 @@ describe("FIFO pop", () => {
     }
   }, 30_000);
 });
+
+describe("lite topics (pop from lite topics of a LITE topic)", () => {
+  it("stores each lite topic apart, pops only the named ones in order, and acks through the parent topic", async () => {
+    const t = tempDir("lite-pop");
+    cleanups.push(t.remove);
+    const b = await openTestBroker(t.dir);
+    cleanups.push(() => b.close());
+    await b.topics.createOrUpdate({
+      topicName: "LiteParent",
+      readQueueNums: 2,
+      writeQueueNums: 2,
+      attributes: { "message.type": "LITE" },
+    });
+    for (let i = 0; i < 3; i++)
+      for (const lite of ["a", "b", "c"])
+        await b.service.sendMessages({
+          topic: "LiteParent",
+          messages: [{ body: Buffer.from(`${lite}${i}`), properties: { __LITE_TOPIC: lite } }],
+        });
+    // Nothing went to the parent's own queues.
+    expect(b.store.getMaxOffsetInQueue("LiteParent", 0) + b.store.getMaxOffsetInQueue("LiteParent", 1)).toBe(
+      0,
+    );
+    const pop = () =>
+      b.service.pop(GROUP, "LiteParent", {
+        maxMessages: 32,
+        invisibleTimeMs: 10_000,
+        fifo: true,
+        liteTopics: ["a", "b"],
+      });
+    const got = await pop();
+    expect(got.map((m) => bodyText(m.message.body)).sort()).toEqual(["a0", "a1", "a2", "b0", "b1", "b2"]);
+    expect(got.every((m) => m.topic === "LiteParent")).toBe(true);
+    expect(
+      got
+        .filter((m) => m.message.properties.get("__LITE_TOPIC") === "a")
+        .map((m) => bodyText(m.message.body)),
+    ).toEqual(["a0", "a1", "a2"]);
+    // In flight: nothing more from a or b.
+    expect(await pop()).toEqual([]);
+    const acks = await b.service.ack(
+      GROUP,
+      "LiteParent",
+      got.map((m) => m.receiptHandle),
+    );
+    expect(acks.every((r) => r.ok)).toBe(true);
+    // A handle is not valid for another parent topic.
+    await b.topics.createOrUpdate({ topicName: "Elsewhere", readQueueNums: 1, writeQueueNums: 1 });
+    expect((await b.service.ack(GROUP, "Elsewhere", [got[0]?.receiptHandle as string]))[0]?.ok).toBe(false);
+    // The offset of lite topic c moves with resetLiteOffset; MAX skips what is there.
+    expect(await b.service.resetLiteOffset(GROUP, "LiteParent", "c", { kind: "TAIL_N", value: 1 })).toBe(2);
+    const c = await b.service.pop(GROUP, "LiteParent", {
+      maxMessages: 32,
+      invisibleTimeMs: 10_000,
+      fifo: true,
+      liteTopics: ["c"],
+    });
+    expect(c.map((m) => bodyText(m.message.body))).toEqual(["c2"]);
+    // A lite topic message to a non-LITE topic, and a bad lite topic name, are refused.
+    await expect(
+      b.service.sendMessages({
+        topic: "Elsewhere",
+        messages: [{ body: Buffer.from("x"), properties: { __LITE_TOPIC: "a" } }],
+      }),
+    ).rejects.toMatchObject({ code: ErrorCode.MessagePropertyConflictWithType });
+    await expect(
+      b.service.sendMessages({
+        topic: "LiteParent",
+        messages: [{ body: Buffer.from("x"), properties: { __LITE_TOPIC: "a b" } }],
+      }),
+    ).rejects.toMatchObject({ code: ErrorCode.IllegalLiteTopic });
+  });
+});

@@ -14,6 +14,7 @@
 // redelivery happens at pop time, not through the revive topic.
 
 import { ErrorCode, RmqError } from "../../common/errors.ts";
+import { parseLmqName } from "../../common/lite-topic.ts";
 import type { Logger } from "../../common/logger.ts";
 import type { MessageFilter } from "../filter/message-filter.ts";
 import type { ConsumerOffsetManager } from "../metadata/consumer-offset-manager.ts";
@@ -103,6 +104,11 @@ export class FifoPop {
     for (const w of this.wakeTimers.values()) clearTimeout(w.timer);
     this.wakeTimers.clear();
     await this.d.orderInfo.persist();
+  }
+
+  /** True when some message of the queue was delivered and is not done (in flight, or due again). */
+  hasDelivered(group: string, topic: string, queueId: number): boolean {
+    return (this.d.orderInfo.peek(group, topic, queueId)?.delivered.size ?? 0) > 0;
   }
 
   inflightCount(group: string, topic: string, queueId: number): number {
@@ -233,10 +239,12 @@ export class FifoPop {
           s.done.add(o);
           continue;
         }
-        const attempt = inFlight ? (d?.attempts ?? 1) : (d?.attempts ?? m.reconsumeTimes) + 1;
+        // A retried pop and a suspended message (lite consumers) keep their attempt count.
+        const attempt =
+          inFlight || d?.suspended === true ? (d?.attempts ?? 1) : (d?.attempts ?? m.reconsumeTimes) + 1;
         if (attempt > attempts) {
           await ensurePopTopic(this.d.topics, dlq, DLQ_QUEUE_NUMS);
-          deadLetters.push(deadLetterMessage(m, dlq, 0, topic));
+          deadLetters.push(deadLetterMessage(m, dlq, 0, parseLmqName(topic)?.parent ?? topic));
           s.done.add(o);
           continue;
         }
@@ -259,22 +267,27 @@ export class FifoPop {
     return out;
   }
 
-  /** The delivered entry a FIFO handle names, or "done" when it was settled already. Throws INVALID_RECEIPT_HANDLE. */
+  /**
+   * The queue state and delivered entry a FIFO handle names, or "done" when it was settled already.
+   * The handle's own topic (MAC-checked) is used: the request names the subscribed topic, which for a
+   * lite topic is its parent. Throws INVALID_RECEIPT_HANDLE.
+   */
   private find(
     group: string,
     topic: string,
     h: ReceiptHandle,
-  ): { s: OrderQueueState; kind: "delivered" } | { s: OrderQueueState; kind: "done" } {
+  ): { s: OrderQueueState; kind: "delivered" | "done" } {
     if (h.brokerName !== this.d.brokerName)
       throw invalid(`it belongs to broker ${h.brokerName}, this is ${this.d.brokerName}`);
-    if (h.topic !== topic) throw invalid(`it was issued for topic ${h.topic}`);
+    if (h.topic !== topic && parseLmqName(h.topic)?.parent !== topic)
+      throw invalid(`it was issued for topic ${parseLmqName(h.topic)?.parent ?? h.topic}`);
     if (this.d.clock() >= h.popTime + h.invisibleTime)
       throw invalid("it expired (the invisible time is over)");
-    const s = this.d.orderInfo.peek(group, topic, h.queueId);
-    const committed = this.d.offsets.query(group, topic, h.queueId);
+    const s = this.d.orderInfo.peek(group, h.topic, h.queueId);
+    const committed = this.d.offsets.query(group, h.topic, h.queueId);
     if (s === undefined) {
       if (committed > h.queueOffset)
-        return { s: this.d.orderInfo.get(group, topic, h.queueId), kind: "done" };
+        return { s: this.d.orderInfo.get(group, h.topic, h.queueId), kind: "done" };
       throw invalid(`it was not issued to consumer group ${group}`);
     }
     if (s.done.has(h.queueOffset) || (committed >= 0 && h.queueOffset < committed))
@@ -291,12 +304,22 @@ export class FifoPop {
     r.s.delivered.delete(h.queueOffset);
     r.s.done.add(h.queueOffset);
     this.d.orderInfo.markDirty();
-    this.settle(group, topic, h.queueId, r.s);
+    this.settle(group, h.topic, h.queueId, r.s);
     // The next message of the group may go out now.
-    this.d.polling.touch(topic);
+    this.d.polling.touch(h.topic);
   }
 
-  changeInvisibleTime(group: string, topic: string, h: ReceiptHandle, invisibleTimeMs: number): string {
+  /**
+   * New invisible time for a delivered message; returns its new handle. With `suspend` (a lite
+   * consumer pausing a lite topic) its next delivery does not count as another attempt.
+   */
+  changeInvisibleTime(
+    group: string,
+    topic: string,
+    h: ReceiptHandle,
+    invisibleTimeMs: number,
+    suspend = false,
+  ): string {
     const r = this.find(group, topic, h);
     if (r.kind === "done") throw invalid("the message was acked");
     const d = r.s.delivered.get(h.queueOffset);
@@ -304,9 +327,10 @@ export class FifoPop {
     const popTime = this.d.clock();
     d.popTime = popTime;
     d.invisibleTime = invisibleTimeMs;
+    if (suspend) d.suspended = true;
     this.d.orderInfo.markDirty();
-    if (invisibleTimeMs === 0) this.d.polling.touch(topic);
-    else this.scheduleWake(topic, popTime + invisibleTimeMs);
+    if (invisibleTimeMs === 0) this.d.polling.touch(h.topic);
+    else this.scheduleWake(h.topic, popTime + invisibleTimeMs);
     return this.d.codec.encode({ ...h, popTime, invisibleTime: invisibleTimeMs });
   }
 
@@ -314,20 +338,31 @@ export class FifoPop {
     const r = this.find(group, topic, h);
     if (r.kind === "done") throw invalid("the message was acked");
     const m = await this.d.store.lookMessageByOffset(h.commitLogOffset);
-    if (m === undefined || m.topic !== topic || m.queueOffset !== h.queueOffset)
+    if (m === undefined || m.topic !== h.topic || m.queueOffset !== h.queueOffset)
       throw new RmqError(
         ErrorCode.MessageNotFound,
         `message at CommitLog offset ${h.commitLogOffset} can no longer be read`,
       );
     const dlq = deadLetterTopicOf(group);
     await ensurePopTopic(this.d.topics, dlq, DLQ_QUEUE_NUMS);
-    await this.d.store.putMessages([deadLetterMessage(m, dlq, 0, topic)]);
+    await this.d.store.putMessages([deadLetterMessage(m, dlq, 0, parseLmqName(h.topic)?.parent ?? topic)]);
     // Settle unless an ack got there first while the copy was written.
     if (r.s.delivered.delete(h.queueOffset)) {
       r.s.done.add(h.queueOffset);
       this.d.orderInfo.markDirty();
-      this.settle(group, topic, h.queueId, r.s);
-      this.d.polling.touch(topic);
+      this.settle(group, h.topic, h.queueId, r.s);
+      this.d.polling.touch(h.topic);
     }
+  }
+
+  /** Forgets the ordering state of a queue whose consumer offset an operator or a lite subscription reset. */
+  resetQueue(group: string, topic: string, queueId: number): void {
+    const s = this.d.orderInfo.peek(group, topic, queueId);
+    if (s === undefined) return;
+    s.done.clear();
+    s.delivered.clear();
+    s.lastAttempt = undefined;
+    this.d.orderInfo.markDirty();
+    this.d.polling.touch(topic);
   }
 }

@@ -17,6 +17,7 @@
 
 import { join } from "node:path";
 import { ErrorCode, isRmqError, RmqError } from "../../common/errors.ts";
+import { lmqName, validateLiteTopic } from "../../common/lite-topic.ts";
 import { type Logger, silentLogger } from "../../common/logger.ts";
 import { isRetryTopic } from "../../common/topic-validator.ts";
 import {
@@ -99,7 +100,16 @@ export interface PopOptions {
   fifo?: boolean;
   /** Where a group without a committed offset starts; default MAX (as the upstream proxy). */
   initMode?: ConsumeInitMode;
+  /**
+   * Lite topics of `topic` (a LITE topic) to pop from instead of its queues: each is read in order
+   * (FIFO, one in-flight batch per message group), rotating over them (broker/lite). At most
+   * MAX_LITE_TOPICS_PER_POP.
+   */
+  liteTopics?: readonly string[];
 }
+
+/** Lite topics one pop may name (ours; the SDKs' default lite_subscription_quota is 100). */
+export const MAX_LITE_TOPICS_PER_POP = 2000;
 
 export interface PoppedMessage {
   /** The record as stored; its topic is the pop retry topic when the message came back from there. */
@@ -150,6 +160,8 @@ export interface PopServiceOptions {
 }
 
 const DEFAULT_REVIVE_QUEUE_NUM = 8;
+/** Lite pop cursors kept before they are reset (ours; a cursor only spreads the starting point). */
+const MAX_LITE_CURSORS = 100_000;
 const DEFAULT_STORE_HOST: HostAddress = { address: "127.0.0.1", port: 10911 };
 const MATCH_ALL: FilterSpec = { type: FilterType.TAG, expression: "*" };
 
@@ -196,6 +208,8 @@ export class PopService {
   private readonly reviver: PopReviveService;
   private readonly fifo: FifoPop;
   private readonly orderInfo: ConsumerOrderInfoManager;
+  /** Where the next lite pop of a group starts in its lite topic list: `parent@group` → index. */
+  private readonly liteCursor = new Map<string, number>();
   /** Queues being read by a pop: `topic@group@queueId`. */
   private readonly queueLocks = new Set<string>();
   /** Locked queues another pop skipped: their release wakes parked pollers. */
@@ -396,9 +410,20 @@ export class PopService {
     if (queueId !== -1) checkInt("queueId", queueId, 0, tc.readQueueNums - 1);
     const { filter, storeFilter } = this.makeFilter(o.filter);
     const retryTopic = popRetryTopicOf(groupName, topic);
+    const lites = o.liteTopics;
+    if (lites !== undefined) {
+      if (topicMessageType(tc) !== TopicMessageType.LITE)
+        throw illegal(
+          `topic ${JSON.stringify(topic)} is not a LITE topic; it has no lite topics to pop from`,
+        );
+      if (lites.length > MAX_LITE_TOPICS_PER_POP)
+        throw illegal(`${lites.length} lite topics in one pop; at most ${MAX_LITE_TOPICS_PER_POP}`);
+      for (const lite of lites) validateLiteTopic(lite);
+    }
+    const watched = lites === undefined ? [topic, retryTopic] : lites.map((lite) => lmqName(topic, lite));
     const started = performance.now();
     for (;;) {
-      const snapshot = this.polling.snapshot([topic, retryTopic]);
+      const snapshot = this.polling.snapshot(watched);
       const ctx: PopContext = {
         group,
         topic,
@@ -410,7 +435,8 @@ export class PopService {
         out: [],
         popTime: this.clock(),
       };
-      if (o.fifo === true) await this.popFifo(ctx, tc, queueId, o.attemptId);
+      if (lites !== undefined) await this.popLite(ctx, tc, lites, o.attemptId);
+      else if (o.fifo === true) await this.popFifo(ctx, tc, queueId, o.attemptId);
       else await this.popOnce(ctx, tc, queueId, retryTopic);
       const left = pollTimeoutMs - (performance.now() - started);
       if (ctx.out.length > 0 || left <= 0 || this.closed || o.signal?.aborted === true) return ctx.out;
@@ -447,12 +473,42 @@ export class PopService {
       await this.popTopic(ctx, retryTc, -1);
   }
 
+  /**
+   * Pops from lite topics of a LITE topic, each in FIFO order, starting after the lite topic the
+   * group's last lite pop started with; lite topics with nothing new past the committed offset are
+   * skipped without a read.
+   */
+  private async popLite(
+    ctx: PopContext,
+    parent: TopicConfig,
+    lites: readonly string[],
+    attemptId: string | undefined,
+  ): Promise<void> {
+    const n = lites.length;
+    if (n === 0) return;
+    const cursorKey = `${parent.topicName}@${ctx.group.groupName}`;
+    const start = (this.liteCursor.get(cursorKey) ?? 0) % n;
+    this.liteCursor.set(cursorKey, start + 1);
+    const group = ctx.group.groupName;
+    for (let i = 0; i < n && ctx.out.length < ctx.maxMessages; i++) {
+      const lmq = lmqName(parent.topicName, lites[(start + i) % n] as string);
+      const end = this.store.getMaxOffsetInQueue(lmq, 0);
+      if (end <= 0) continue;
+      const committed = this.offsets.query(group, lmq, 0);
+      if (committed >= end && !this.fifo.hasDelivered(group, lmq, 0)) continue;
+      const lmqConfig: TopicConfig = { ...parent, topicName: lmq, readQueueNums: 1, writeQueueNums: 1 };
+      await this.popFifo(ctx, lmqConfig, 0, attemptId, parent.topicName);
+    }
+    if (this.liteCursor.size > MAX_LITE_CURSORS) this.liteCursor.clear();
+  }
+
   /** FIFO pop over one queue or all queues of the topic (from a random one), under the queue locks. */
   private async popFifo(
     ctx: PopContext,
     tc: TopicConfig,
     queueId: number,
     attemptId: string | undefined,
+    shownTopic: string = tc.topicName,
   ): Promise<void> {
     const n = tc.readQueueNums;
     const start = Math.floor(this.random() * n);
@@ -480,7 +536,7 @@ export class PopService {
         for (const p of popped) {
           ctx.out.push({
             message: p.message,
-            topic: tc.topicName,
+            topic: shownTopic,
             messageId: p.message.properties.get(PopProperty.UNIQ_KEY) ?? p.message.msgId,
             receiptHandle: p.receiptHandle,
             deliveryAttempt: p.deliveryAttempt,
@@ -846,6 +902,7 @@ export class PopService {
     topic: string,
     handle: string,
     invisibleTimeMs: number,
+    suspend = false,
   ): Promise<ChangeInvisibleTimeResult> {
     try {
       this.checkOpen();
@@ -853,7 +910,7 @@ export class PopService {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.track(this.doChangeInvisibleTime(group, topic, handle, invisibleTimeMs));
+    return this.track(this.doChangeInvisibleTime(group, topic, handle, invisibleTimeMs, suspend));
   }
 
   private async doChangeInvisibleTime(
@@ -861,10 +918,11 @@ export class PopService {
     topic: string,
     handle: string,
     invisibleTimeMs: number,
+    suspend: boolean,
   ): Promise<ChangeInvisibleTimeResult> {
     const fh = this.fifoHandle(handle);
     if (fh !== undefined) {
-      const receiptHandle = this.fifo.changeInvisibleTime(group, topic, fh, invisibleTimeMs);
+      const receiptHandle = this.fifo.changeInvisibleTime(group, topic, fh, invisibleTimeMs, suspend);
       return { receiptHandle, popTime: this.clock(), invisibleTimeMs };
     }
     return this.withIdleEntry(group, topic, handle, async (e) => {
@@ -953,6 +1011,22 @@ export class PopService {
       ]);
       this.table.remove(e);
     });
+  }
+
+  // ------------------------------------------------------------------ offsets
+
+  /**
+   * Sets the group's consumer offset of a queue (an operator's reset, or a lite subscription's
+   * offset option), clamped to the queue's bounds; forgets its FIFO state. Resolves with the offset set.
+   */
+  resetOffset(group: string, topic: string, queueId: number, offset: number): number {
+    this.checkOpen();
+    const min = Math.max(0, this.store.getMinOffsetInQueue(topic, queueId));
+    const max = Math.max(min, this.store.getMaxOffsetInQueue(topic, queueId));
+    const clamped = Math.min(max, Math.max(min, Math.floor(offset)));
+    this.offsets.reset(group, topic, queueId, clamped);
+    this.fifo.resetQueue(group, topic, queueId);
+    return clamped;
   }
 
   // ------------------------------------------------------------------ revive and lifecycle

@@ -18,6 +18,7 @@ import {
   type QueryAssignmentRequest,
   type QueueAssignment,
   type RecallMessageRequest,
+  type ResetLiteOffsetRequest,
   type SendMessageResult,
   type SendMessagesRequest,
   type SubscriptionGroupConfig,
@@ -66,6 +67,7 @@ export interface MemoryBackend extends MessagingBackend {
   readonly sendCalls: SendMessagesRequest[];
   readonly popCalls: PopRequest[];
   readonly endTransactionCalls: EndTransactionRequest[];
+  readonly resetLiteOffsetCalls: ResetLiteOffsetRequest[];
   readonly dlq: ForwardToDeadLetterQueueRequest[];
   readonly changeInvisibleCalls: ChangeInvisibleTimeRequest[];
   /** Store a message as if a producer had sent it (for pop tests). */
@@ -87,6 +89,7 @@ export function createMemoryBackend(
   const sendCalls: SendMessagesRequest[] = [];
   const popCalls: PopRequest[] = [];
   const endTransactionCalls: EndTransactionRequest[] = [];
+  const resetLiteOffsetCalls: ResetLiteOffsetRequest[] = [];
   const dlq: ForwardToDeadLetterQueueRequest[] = [];
   const changeInvisibleCalls: ChangeInvisibleTimeRequest[] = [];
   let transactionCheckHandler: ((check: TransactionCheck) => boolean) | undefined;
@@ -187,6 +190,7 @@ export function createMemoryBackend(
     sendCalls,
     popCalls,
     endTransactionCalls,
+    resetLiteOffsetCalls,
     dlq,
     changeInvisibleCalls,
 
@@ -318,6 +322,12 @@ export function createMemoryBackend(
       if (!request.transactionId.startsWith("TX")) {
         throw new RmqError(ErrorCode.TransactionNotFound, `transaction ${request.transactionId} not found`);
       }
+    },
+
+    async resetLiteOffset(request) {
+      // The memory backend keeps no lite topics; record the call so tests can check it arrived.
+      resetLiteOffsetCalls.push(request);
+      return 0;
     },
 
     async recallMessage(request: RecallMessageRequest) {
