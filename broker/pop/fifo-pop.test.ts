@@ -314,3 +314,26 @@ describe("lite topics (pop from lite topics of a LITE topic)", () => {
     ).rejects.toMatchObject({ code: ErrorCode.IllegalLiteTopic });
   });
 });
+
+describe("consumerOrderInfo.json", () => {
+  it("a damaged file stops the start with a clear error naming it", async () => {
+    const { writeFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    for (const garbage of [
+      "{not json",
+      '{"version":2,"table":{}}',
+      '{"version":1,"table":{"T@G":{"x":{"done":[-1]}}}}',
+    ]) {
+      const t = tempDir("fifo-corrupt");
+      cleanups.push(t.remove);
+      const { mkdirSync } = await import("node:fs");
+      mkdirSync(join(t.dir, "config"), { recursive: true });
+      writeFileSync(join(t.dir, "config", "consumerOrderInfo.json"), garbage);
+      await expect(openTestBroker(t.dir)).rejects.toSatisfy(
+        (e: unknown) =>
+          (e as RmqError).code === ErrorCode.MetadataCorrupt &&
+          (e as Error).message.includes("consumerOrderInfo.json"),
+      );
+    }
+  });
+});
