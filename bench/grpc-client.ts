@@ -1,62 +1,70 @@
 // A lean apache.rocketmq.v2.MessagingService client for load generation (`rmq bench`): gRPC over
-// plaintext HTTP/2 (h2c) on @connectrpc/connect-node and the generated descriptors, no SDK logic
-// (no retries, no route refresh, no heartbeats). It does what a RocketMQ 5 client does on the wire
-// and nothing more:
+// plaintext HTTP/2 (h2c), no SDK logic (no retries, no route refresh, no heartbeats). It does what a
+// RocketMQ 5 client does on the wire and nothing more:
 //
 //   const client = createBenchClient({ endpoint: "127.0.0.1:8081", connections: 2 });
 //   const queues = await client.queryRoute("TopicTest");
 //   const session = await client.openTelemetry(producerSettings(client, ["TopicTest"]));
 //   const batch = createSendBatch("TopicTest", 16, body, createMessageIdGenerator());
-//   batch.stamp(Date.now());
-//   const res = await client.sendMessage(batch.messages, 0);   // on connection 0
+//   const res = await client.sendMessage(batch.encode(Date.now()), 0);   // on connection 0
 //   ...
 //   await session.close();
 //   client.close();
 //
-// QueryRoute and Telemetry (start-up only) go through connect's generated client; the hot calls
-// (SendMessage, ReceiveMessage, AckMessage) are framed by hand on connect-node's HTTP/2 session
-// manager, see callGrpc below. Every call carries the x-mq-* metadata the proxy reads
-// (x-mq-client-id is mandatory). Calls are spread over `connections` HTTP/2 connections by the
-// caller's connection index. Business errors arrive as Status in the response body (protocol.md
-// §1); only transport failures reject (with connect's ConnectError and the gRPC code).
+// QueryRoute and Telemetry (start-up only) go through connect's generated client. The hot calls
+// (SendMessage, ReceiveMessage, AckMessage) are plain node:http2 streams on connections of their own
+// (as the raw probes of http2-raw.ts use them), framed by hand, with requests and responses encoded
+// and decoded by grpc-client-wire.ts; see callGrpc below. Every call carries the x-mq-* metadata the
+// proxy reads (x-mq-client-id is mandatory). Calls are spread over `connections` HTTP/2 connections
+// by the caller's connection index. Business errors arrive as Status in the response body
+// (protocol.md §1); only transport failures reject (with connect's ConnectError and the gRPC code).
 
-import { constants as http2Constants, type IncomingHttpHeaders } from "node:http2";
+import {
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  connect as connectHttp2,
+  constants as http2Constants,
+  type IncomingHttpHeaders,
+  type IncomingHttpStatusHeader,
+} from "node:http2";
 import { hostname } from "node:os";
 import {
   create,
   type DescMessage,
-  fromBinary,
   type MessageInitShape,
   type MessageShape,
   toBinary,
 } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { type Client, ConnectError, createClient, Code as GrpcCode } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import {
   AddressScheme,
   ClientType,
   Code,
-  Encoding,
   FilterType,
   Language,
-  type Message,
   type MessageQueue,
-  MessageSchema,
-  MessageType,
   type Settings,
   type SettingsSchema,
   type Status,
 } from "../proto/gen/apache/rocketmq/v2/definition_pb.ts";
 import {
-  type AckMessageEntrySchema,
-  type AckMessageResponse,
   MessagingService,
-  type ReceiveMessageRequestSchema,
-  type SendMessageResponse,
+  ReceiveMessageRequestSchema,
   type TelemetryCommand,
   TelemetryCommandSchema,
 } from "../proto/gen/apache/rocketmq/v2/service_pb.ts";
+import {
+  type AckEntry,
+  type BatchResponse,
+  decodeBatchResponse,
+  decodeReceiveMessageResponse,
+  encodeAckMessageRequest,
+  encodeSendMessageRequest,
+  GRPC_PREFIX_BYTES,
+  type ReceivedMessage,
+  type WireStatus,
+} from "./grpc-client-wire.ts";
 
 const SECOND = 1000;
 const MiB = 1024 * 1024;
@@ -86,8 +94,8 @@ export interface BenchClientOptions {
 
 export interface ReceiveResult {
   /** The stream's status (OK, MESSAGE_NOT_FOUND, ...); undefined when the server sent none. */
-  status: Status | undefined;
-  messages: Message[];
+  status: WireStatus | undefined;
+  messages: ReceivedMessage[];
 }
 
 export interface TelemetrySession {
@@ -105,20 +113,24 @@ export interface BenchClient {
   queryRoute(topic: string): Promise<MessageQueue[]>;
   /** Open Telemetry, send the Settings and wait for the proxy's Settings reply. */
   openTelemetry(settings: MessageInitShape<typeof SettingsSchema>): Promise<TelemetrySession>;
-  /** One SendMessage with all `messages` (same topic). */
-  sendMessage(messages: Message[], connection: number): Promise<SendMessageResponse>;
-  /** One ReceiveMessage; the whole stream is read before this resolves. */
+  /** One SendMessage; `request` is the frame of a SendBatch (encode()). */
+  sendMessage(request: Buffer, connection: number): Promise<BatchResponse>;
+  /**
+   * One ReceiveMessage (`request` from receiveRequestFrame, reusable); the whole stream is read
+   * before this resolves.
+   */
   receiveMessage(
-    request: MessageInitShape<typeof ReceiveMessageRequestSchema>,
+    request: Buffer,
     connection: number,
     options: { timeoutMs: number; signal?: AbortSignal },
   ): Promise<ReceiveResult>;
+  /** One AckMessage with all `entries`. */
   ackMessage(
     group: string,
     topic: string,
-    entries: MessageInitShape<typeof AckMessageEntrySchema>[],
+    entries: readonly AckEntry[],
     connection: number,
-  ): Promise<AckMessageResponse>;
+  ): Promise<BatchResponse>;
   /** Drop every connection (calls in flight fail). */
   close(): void;
 }
@@ -160,19 +172,30 @@ export function createBenchClient(options: BenchClientOptions): BenchClient {
     "x-mq-client-version": BENCH_CLIENT_VERSION,
     "x-mq-protocol": "v2",
   };
-  const sessions: Http2SessionManager[] = [];
-  const clients: Client<typeof MessagingService>[] = [];
-  for (let i = 0; i < connections; i++) {
-    const sessionManager = new Http2SessionManager(baseUrl, {}, { settings: BENCH_HTTP2_CLIENT_SETTINGS });
-    sessions.push(sessionManager);
-    clients.push(createClient(MessagingService, createGrpcTransport({ baseUrl, sessionManager })));
-  }
-  const first = clients[0] as Client<typeof MessagingService>;
-  const sessionOf = (connection: number) => sessions[connection % connections] as Http2SessionManager;
-  const unaryHeaders = grpcRequestHeaders(metadata, timeoutMs);
-  const receiveHeaders = new Map<number, Readonly<Record<string, string>>>();
+  const sessionManager = new Http2SessionManager(baseUrl, {}, { settings: BENCH_HTTP2_CLIENT_SETTINGS });
+  const first: Client<typeof MessagingService> = createClient(
+    MessagingService,
+    createGrpcTransport({ baseUrl, sessionManager }),
+  );
+  const sessions = createSessionPool(baseUrl, connections);
+  const deadlines = createDeadlineSweeper();
+  const path = (name: string) => `/${MessagingService.typeName}/${name}`;
+  const authority = options.endpoint;
+  const sendHeaders = grpcRequestHeaders(
+    authority,
+    path(MessagingService.method.sendMessage.name),
+    metadata,
+    timeoutMs,
+  );
+  const ackHeaders = grpcRequestHeaders(
+    authority,
+    path(MessagingService.method.ackMessage.name),
+    metadata,
+    timeoutMs,
+  );
+  const receivePath = path(MessagingService.method.receiveMessage.name);
+  const receiveHeaders = new Map<number, OutgoingRequestHeaders>();
   const [host = "", port = "0"] = splitEndpoint(options.endpoint);
-  const { sendMessage, receiveMessage, ackMessage } = MessagingService.method;
 
   return {
     clientId,
@@ -245,85 +268,127 @@ export function createBenchClient(options: BenchClientOptions): BenchClient {
       };
     },
 
-    async sendMessage(messages, connection) {
-      const responses = await callGrpc(
-        sessionOf(connection),
-        sendMessage,
-        unaryHeaders,
-        create(sendMessage.input, { messages }),
+    async sendMessage(request, connection) {
+      const responses: Buffer[] = [];
+      await callGrpc(
+        sessions.get(connection),
+        deadlines,
+        "SendMessage",
+        sendHeaders,
+        request,
         timeoutMs,
+        undefined,
+        (m) => responses.push(m),
       );
-      return singleResponse(responses, sendMessage.name);
+      return decodeBatchResponse(singleResponse(responses, "SendMessage"), SEND_RESULT_ENTRY_STATUS_FIELD);
     },
 
     async receiveMessage(request, connection, o) {
       let headers = receiveHeaders.get(o.timeoutMs);
       if (headers === undefined) {
-        headers = grpcRequestHeaders(metadata, o.timeoutMs);
+        headers = grpcRequestHeaders(authority, receivePath, metadata, o.timeoutMs);
         receiveHeaders.set(o.timeoutMs, headers);
       }
-      const responses = await callGrpc(
-        sessionOf(connection),
-        receiveMessage,
+      const out: ReceiveResult = { status: undefined, messages: [] };
+      await callGrpc(
+        sessions.get(connection),
+        deadlines,
+        "ReceiveMessage",
         headers,
-        create(receiveMessage.input, request),
+        request,
         o.timeoutMs,
         o.signal,
+        (payload) => {
+          const response = decodeReceiveMessageResponse(payload);
+          if (response.kind === "message") out.messages.push(response.message);
+          else if (response.kind === "status") out.status = response.status;
+        },
       );
-      const out: ReceiveResult = { status: undefined, messages: [] };
-      for (const response of responses) {
-        const content = response.content;
-        if (content.case === "message") out.messages.push(content.value);
-        else if (content.case === "status") out.status = content.value;
-      }
       return out;
     },
 
     async ackMessage(group, topic, entries, connection) {
-      const responses = await callGrpc(
-        sessionOf(connection),
-        ackMessage,
-        unaryHeaders,
-        create(ackMessage.input, { group: { name: group }, topic: { name: topic }, entries }),
+      const responses: Buffer[] = [];
+      await callGrpc(
+        sessions.get(connection),
+        deadlines,
+        "AckMessage",
+        ackHeaders,
+        encodeAckMessageRequest(group, topic, entries),
         timeoutMs,
+        undefined,
+        (m) => responses.push(m),
       );
-      return singleResponse(responses, ackMessage.name);
+      return decodeBatchResponse(singleResponse(responses, "AckMessage"), ACK_RESULT_ENTRY_STATUS_FIELD);
     },
 
     close() {
-      for (const s of sessions) s.abort();
+      sessionManager.abort();
+      sessions.close();
+      deadlines.close();
     },
   };
 }
 
+/** The Status field of SendResultEntry and of AckMessageResultEntry. */
+const SEND_RESULT_ENTRY_STATUS_FIELD = 1;
+const ACK_RESULT_ENTRY_STATUS_FIELD = 3;
+
+/** The gRPC frame of a request built with protobuf-es (for requests sent many times, built once). */
+export function grpcFrameOf<T extends DescMessage>(schema: T, message: MessageShape<T>): Buffer {
+  const payload = toBinary(schema, message);
+  const frame = Buffer.allocUnsafe(GRPC_PREFIX_BYTES + payload.byteLength);
+  frame[0] = 0;
+  frame.writeUInt32BE(payload.byteLength, 1);
+  frame.set(payload, GRPC_PREFIX_BYTES);
+  return frame;
+}
+
+/** The frame of a ReceiveMessageRequest, to pass to receiveMessage again and again. */
+export function receiveRequestFrame(request: MessageInitShape<typeof ReceiveMessageRequestSchema>): Buffer {
+  return grpcFrameOf(ReceiveMessageRequestSchema, create(ReceiveMessageRequestSchema, request));
+}
+
 // ---- The hot path: one gRPC call on one HTTP/2 stream, by hand ----
 //
-// connect's generic call machinery (async iterables, linked abort controllers, fetch-style Headers
-// per call) costs about ten times the CPU of the HTTP/2 request itself, which on a 2-core box shared
-// with the proxy is what the benchmark would end up measuring. Send, receive and ack therefore open
-// the stream on connect-node's Http2SessionManager (connection reuse, PING keep-alive, reconnect)
-// and do the gRPC framing themselves: one length-prefixed request message, response messages split
-// off the data as it arrives, grpc-status from the trailers (or from trailers-only headers).
-// Failures reject with connect's ConnectError and the gRPC code, like connect's own calls.
+// A generic gRPC client (connect's call machinery: async iterables, linked abort controllers,
+// fetch-style Headers per call; protobuf-es encoding and decoding) costs several times the CPU of
+// the HTTP/2 request itself, which on a 2-core box shared with the proxy is what the benchmark
+// would end up measuring. Send, receive and ack therefore open a stream on a plain node:http2
+// connection and do the gRPC framing themselves: one length-prefixed request message, response
+// messages split off the data as it arrives, grpc-status from the trailers (or from trailers-only
+// headers). Deadlines are enforced by one sweeping timer per client instead of a timer per call
+// (grpc-timeout also tells the proxy). Failures reject with connect's ConnectError and the gRPC
+// code, like connect's own calls.
 
-/** Bytes of the gRPC message prefix: compressed flag + 4-byte big-endian length. */
-const GRPC_PREFIX_BYTES = 5;
+/**
+ * Request headers as node:http2's raw array (name, value, name, value, ...), every pseudo-header
+ * included: node then neither copies them into an object nor fills in defaults per request.
+ */
+type OutgoingRequestHeaders = string[];
 
 function grpcRequestHeaders(
+  authority: string,
+  path: string,
   metadata: Record<string, string>,
   timeoutMs: number,
-): Readonly<Record<string, string>> {
-  return Object.freeze({
+): OutgoingRequestHeaders {
+  const headers: Record<string, string> = {
+    ":method": "POST",
+    ":scheme": "http",
+    ":authority": authority,
+    ":path": path,
     "content-type": "application/grpc+proto",
     te: "trailers",
     "user-agent": BENCH_CLIENT_VERSION,
     // gRPC allows at most 8 digits per unit
     "grpc-timeout": `${Math.min(Math.max(1, Math.ceil(timeoutMs)), 99_999_999)}m`,
     ...metadata,
-  });
+  };
+  return Object.entries(headers).flat();
 }
 
-function singleResponse<T>(responses: T[], method: string): T {
+function singleResponse(responses: Buffer[], method: string): Buffer {
   const [response] = responses;
   if (response === undefined || responses.length !== 1) {
     throw new ConnectError(
@@ -334,150 +399,289 @@ function singleResponse<T>(responses: T[], method: string): T {
   return response;
 }
 
-interface GrpcMethod<I extends DescMessage, O extends DescMessage> {
-  readonly name: string;
-  readonly input: I;
-  readonly output: O;
+/** One plain HTTP/2 connection per index, opened on first use and again after it closed. */
+interface SessionPool {
+  get(index: number): ClientHttp2Session;
+  close(): void;
 }
 
-/**
- * One call: send `request`, collect every response message until the server ends the stream with
- * grpc-status 0. `timeoutMs` is sent as grpc-timeout and enforced here too; `signal` cancels.
- */
-async function callGrpc<I extends DescMessage, O extends DescMessage>(
-  session: Http2SessionManager,
-  method: GrpcMethod<I, O>,
-  headers: Readonly<Record<string, string>>,
-  request: MessageShape<I>,
-  timeoutMs: number,
-  signal?: AbortSignal,
-): Promise<MessageShape<O>[]> {
-  signal?.throwIfAborted();
-  const payload = toBinary(method.input, request);
-  const body = Buffer.allocUnsafe(GRPC_PREFIX_BYTES + payload.byteLength);
-  body[0] = 0;
-  body.writeUInt32BE(payload.byteLength, 1);
-  body.set(payload, GRPC_PREFIX_BYTES);
-  const stream = await session.request("POST", `/${MessagingService.typeName}/${method.name}`, headers, {});
-  return new Promise<MessageShape<O>[]>((resolve, reject) => {
-    const responses: MessageShape<O>[] = [];
-    let grpcStatus: string | undefined;
-    let grpcMessage = "";
-    let settled = false;
-    const settle = (error: ConnectError | undefined) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-      if (error !== undefined) {
-        if (!stream.closed) stream.close(http2Constants.NGHTTP2_CANCEL);
-        reject(error);
-      } else resolve(responses);
-    };
-    const onAbort = () => settle(new ConnectError(`${method.name} canceled`, GrpcCode.Canceled));
-    const timer = setTimeout(
-      () =>
-        settle(
-          new ConnectError(`${method.name}: deadline of ${timeoutMs} ms exceeded`, GrpcCode.DeadlineExceeded),
-        ),
-      timeoutMs,
-    );
-    signal?.addEventListener("abort", onAbort);
-    const read = createMessageReader((message, compressed) => {
-      if (compressed) {
-        settle(
-          new ConnectError(`${method.name}: compressed response without negotiation`, GrpcCode.Internal),
-        );
-        return;
-      }
-      try {
-        responses.push(fromBinary(method.output, message));
-      } catch (error) {
-        settle(new ConnectError(`${method.name}: undecodable response: ${String(error)}`, GrpcCode.Internal));
-      }
-    });
-    const takeStatus = (h: IncomingHttpHeaders) => {
-      const status = h["grpc-status"];
-      if (status !== undefined) {
-        grpcStatus = String(status);
-        grpcMessage = decodeGrpcMessage(h["grpc-message"]);
-      }
-    };
-    stream.once("response", (h) => {
-      const httpStatus = h[":status"];
-      if (httpStatus !== 200) {
-        settle(new ConnectError(`${method.name}: HTTP status ${httpStatus}`, httpStatusCode(httpStatus)));
-        return;
-      }
-      takeStatus(h); // trailers-only response
-    });
-    stream.once("trailers", takeStatus);
-    stream.on("data", (chunk: Buffer) => {
-      session.notifyResponseByteRead(stream);
-      read(chunk);
-    });
-    stream.once("end", () => {
-      if (grpcStatus === undefined) {
-        settle(new ConnectError(`${method.name}: stream ended without grpc-status`, GrpcCode.Internal));
-      } else if (grpcStatus !== "0") {
-        const code = Number(grpcStatus);
-        settle(
-          new ConnectError(grpcMessage, code >= 1 && code <= 16 ? (code as GrpcCode) : GrpcCode.Unknown),
-        );
-      } else settle(undefined);
-    });
-    stream.once("close", () => {
-      if (settled) return;
-      settle(
-        new ConnectError(
-          `${method.name}: stream closed (HTTP/2 error code ${stream.rstCode})`,
-          GrpcCode.Unavailable,
-        ),
-      );
-    });
-    stream.on("error", (error: Error) => {
-      settle(new ConnectError(`${method.name}: ${error.message}`, GrpcCode.Unavailable));
-    });
-    stream.end(body);
-  });
-}
-
-/**
- * Splits response DATA into gRPC messages. A message split over several chunks is joined once,
- * when its last byte has arrived; payloads are views into the received buffers.
- */
-function createMessageReader(
-  onMessage: (payload: Buffer, compressed: boolean) => void,
-): (chunk: Buffer) => void {
-  let chunks: Buffer[] = [];
-  let buffered = 0;
-  let length = -1;
-  let compressed = false;
-  const flatten = (): Buffer => {
-    const all = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, buffered);
-    chunks = [all];
-    return all;
+function createSessionPool(baseUrl: string, size: number): SessionPool {
+  const sessions: Array<ClientHttp2Session | undefined> = new Array(size);
+  let closed = false;
+  return {
+    get(index) {
+      const i = index % size;
+      const current = sessions[i];
+      if (current !== undefined && !current.closed && !current.destroyed) return current;
+      if (closed) throw new ConnectError("the benchmark client is closed", GrpcCode.Canceled);
+      const session = connectHttp2(baseUrl, { settings: BENCH_HTTP2_CLIENT_SETTINGS });
+      // Failures surface on the streams; a session error must not crash the process.
+      session.on("error", ignore);
+      session.unref();
+      sessions[i] = session;
+      return session;
+    },
+    close() {
+      closed = true;
+      for (const s of sessions) s?.destroy();
+    },
   };
-  return (chunk) => {
-    chunks.push(chunk);
-    buffered += chunk.byteLength;
-    for (;;) {
-      if (length < 0) {
-        if (buffered < GRPC_PREFIX_BYTES) return;
-        const head = flatten();
-        compressed = head[0] === 1;
-        length = head.readUInt32BE(1);
-      }
-      if (buffered < GRPC_PREFIX_BYTES + length) return;
-      const all = flatten();
-      const end = GRPC_PREFIX_BYTES + length;
-      const rest = all.subarray(end);
-      chunks = rest.byteLength > 0 ? [rest] : [];
-      buffered = rest.byteLength;
-      length = -1;
-      onMessage(all.subarray(GRPC_PREFIX_BYTES, end), compressed);
+}
+
+/** Fails calls whose deadline passed: one timer per client, not one per call. */
+interface DeadlineSweeper {
+  add(call: PendingCall): void;
+  delete(call: PendingCall): void;
+  close(): void;
+}
+
+interface PendingCall {
+  readonly deadline: number;
+  expire(): void;
+}
+
+/** How often the sweeper looks for calls past their deadline. */
+const DEADLINE_SWEEP_MS = 50;
+
+function createDeadlineSweeper(): DeadlineSweeper {
+  const pending = new Set<PendingCall>();
+  let timer: NodeJS.Timeout | undefined;
+  const sweep = () => {
+    const now = performance.now();
+    for (const call of pending) if (call.deadline <= now) call.expire();
+    if (pending.size === 0 && timer !== undefined) {
+      clearInterval(timer);
+      timer = undefined;
     }
   };
+  return {
+    add(call) {
+      pending.add(call);
+      timer ??= setInterval(sweep, DEADLINE_SWEEP_MS);
+    },
+    delete(call) {
+      pending.delete(call);
+    },
+    close() {
+      for (const call of [...pending]) call.expire();
+      if (timer !== undefined) clearInterval(timer);
+      timer = undefined;
+    },
+  };
+}
+
+function ignore(): void {}
+
+/**
+ * One call: send the request frame, hand every response message (payload, no prefix) to
+ * `onMessage` until the server ends the stream with grpc-status 0. `timeoutMs` is sent as
+ * grpc-timeout and enforced here too; `signal` cancels.
+ */
+function callGrpc(
+  session: ClientHttp2Session,
+  deadlines: DeadlineSweeper,
+  method: string,
+  headers: OutgoingRequestHeaders,
+  request: Buffer,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  onMessage: (payload: Buffer) => void,
+): Promise<void> {
+  if (signal?.aborted === true) {
+    return Promise.reject(new ConnectError(`${method} canceled`, GrpcCode.Canceled));
+  }
+  let stream: ClientHttp2Stream;
+  try {
+    stream = session.request(headers);
+  } catch (error) {
+    return Promise.reject(new ConnectError(`${method}: ${String(error)}`, GrpcCode.Unavailable));
+  }
+  const { promise, resolve, reject } = Promise.withResolvers<void>();
+  const call = new ClientCall(stream, deadlines, method, timeoutMs, signal, onMessage, resolve, reject);
+  (stream as CallStream)[CALL] = call;
+  deadlines.add(call);
+  if (signal !== undefined) {
+    call.onAbort = () => call.settle(new ConnectError(`${method} canceled`, GrpcCode.Canceled));
+    signal.addEventListener("abort", call.onAbort);
+  }
+  // Shared listeners that find their call on the stream: no closures per call; "response",
+  // "trailers", "end" and "close" come once, so `on` does without once's wrapper.
+  stream.on("response", onStreamResponse);
+  stream.on("trailers", onStreamTrailers);
+  stream.on("data", onStreamData);
+  stream.on("end", onStreamEnd);
+  stream.on("close", onStreamClose);
+  stream.on("error", onStreamError);
+  stream.end(request);
+  return promise;
+}
+
+/** State of one call in flight; also the reader splitting its response DATA into gRPC messages. */
+class ClientCall implements PendingCall {
+  readonly stream: ClientHttp2Stream;
+  readonly deadlines: DeadlineSweeper;
+  readonly method: string;
+  readonly timeoutMs: number;
+  readonly deadline: number;
+  readonly signal: AbortSignal | undefined;
+  readonly onMessage: (payload: Buffer) => void;
+  readonly resolve: () => void;
+  readonly reject: (error: ConnectError) => void;
+  onAbort: (() => void) | undefined = undefined;
+  grpcStatus: string | undefined = undefined;
+  grpcMessage = "";
+  settled = false;
+  /** Received bytes not yet split into messages (views into the received chunks). */
+  chunks: Buffer[] = [];
+  buffered = 0;
+  /** Length of the message being read once its prefix is in; -1 before. */
+  length = -1;
+
+  constructor(
+    stream: ClientHttp2Stream,
+    deadlines: DeadlineSweeper,
+    method: string,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    onMessage: (payload: Buffer) => void,
+    resolve: () => void,
+    reject: (error: ConnectError) => void,
+  ) {
+    this.stream = stream;
+    this.deadlines = deadlines;
+    this.method = method;
+    this.timeoutMs = timeoutMs;
+    this.deadline = performance.now() + timeoutMs;
+    this.signal = signal;
+    this.onMessage = onMessage;
+    this.resolve = resolve;
+    this.reject = reject;
+  }
+
+  expire(): void {
+    this.settle(
+      new ConnectError(
+        `${this.method}: deadline of ${this.timeoutMs} ms exceeded`,
+        GrpcCode.DeadlineExceeded,
+      ),
+    );
+  }
+
+  settle(error: ConnectError | undefined): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.deadlines.delete(this);
+    if (this.onAbort !== undefined) this.signal?.removeEventListener("abort", this.onAbort);
+    if (error !== undefined) {
+      if (!this.stream.closed) this.stream.close(http2Constants.NGHTTP2_CANCEL);
+      this.reject(error);
+    } else this.resolve();
+  }
+
+  takeStatus(h: IncomingHttpHeaders): void {
+    const status = h["grpc-status"];
+    if (status !== undefined) {
+      this.grpcStatus = String(status);
+      this.grpcMessage = decodeGrpcMessage(h["grpc-message"]);
+    }
+  }
+
+  /** A message split over several chunks is joined once, when its last byte has arrived. */
+  read(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.buffered += chunk.byteLength;
+    for (;;) {
+      if (this.length < 0) {
+        if (this.buffered < GRPC_PREFIX_BYTES) return;
+        const head = this.flatten();
+        if (head[0] !== 0) {
+          this.settle(
+            new ConnectError(`${this.method}: compressed response without negotiation`, GrpcCode.Internal),
+          );
+          return;
+        }
+        this.length = head.readUInt32BE(1);
+      }
+      if (this.buffered < GRPC_PREFIX_BYTES + this.length) return;
+      const all = this.flatten();
+      const end = GRPC_PREFIX_BYTES + this.length;
+      const rest = all.subarray(end);
+      this.chunks = rest.byteLength > 0 ? [rest] : [];
+      this.buffered = rest.byteLength;
+      this.length = -1;
+      try {
+        this.onMessage(all.subarray(GRPC_PREFIX_BYTES, end));
+      } catch (error) {
+        this.settle(
+          new ConnectError(`${this.method}: undecodable response: ${String(error)}`, GrpcCode.Internal),
+        );
+        return;
+      }
+    }
+  }
+
+  private flatten(): Buffer {
+    const chunks = this.chunks;
+    const all = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, this.buffered);
+    this.chunks = [all];
+    return all;
+  }
+}
+
+/** The call a stream carries, for the shared listeners. */
+const CALL = Symbol("benchCall");
+type CallStream = ClientHttp2Stream & { [CALL]: ClientCall };
+
+function callOf(stream: ClientHttp2Stream): ClientCall {
+  return (stream as CallStream)[CALL];
+}
+
+function onStreamResponse(this: ClientHttp2Stream, h: IncomingHttpHeaders & IncomingHttpStatusHeader): void {
+  const call = callOf(this);
+  const httpStatus = h[":status"];
+  if (httpStatus !== 200) {
+    call.settle(new ConnectError(`${call.method}: HTTP status ${httpStatus}`, httpStatusCode(httpStatus)));
+    return;
+  }
+  call.takeStatus(h); // trailers-only response
+}
+
+function onStreamTrailers(this: ClientHttp2Stream, h: IncomingHttpHeaders): void {
+  callOf(this).takeStatus(h);
+}
+
+function onStreamData(this: ClientHttp2Stream, chunk: Buffer): void {
+  const call = callOf(this);
+  if (!call.settled) call.read(chunk);
+}
+
+function onStreamEnd(this: ClientHttp2Stream): void {
+  const call = callOf(this);
+  const status = call.grpcStatus;
+  if (status === undefined) {
+    call.settle(new ConnectError(`${call.method}: stream ended without grpc-status`, GrpcCode.Internal));
+  } else if (status !== "0") {
+    const code = Number(status);
+    call.settle(
+      new ConnectError(call.grpcMessage, code >= 1 && code <= 16 ? (code as GrpcCode) : GrpcCode.Unknown),
+    );
+  } else call.settle(undefined);
+}
+
+function onStreamClose(this: ClientHttp2Stream): void {
+  const call = callOf(this);
+  if (call.settled) return;
+  call.settle(
+    new ConnectError(
+      `${call.method}: stream closed (HTTP/2 error code ${this.rstCode})`,
+      GrpcCode.Unavailable,
+    ),
+  );
+}
+
+function onStreamError(this: ClientHttp2Stream, error: Error): void {
+  const call = callOf(this);
+  call.settle(new ConnectError(`${call.method}: ${error.message}`, GrpcCode.Unavailable));
 }
 
 function decodeGrpcMessage(value: string | string[] | undefined): string {
@@ -601,22 +805,31 @@ export function createMessageIdGenerator(): () => string {
       seq = 0;
       refresh();
     }
-    return prefix + hex(seq++, 8);
+    const n = seq++;
+    return (
+      prefix +
+      (HEX_BYTES[n >>> 24] as string) +
+      (HEX_BYTES[(n >>> 16) & 0xff] as string) +
+      (HEX_BYTES[(n >>> 8) & 0xff] as string) +
+      (HEX_BYTES[n & 0xff] as string)
+    );
   };
 }
+
+/** "00" .. "FF": the sequence part of each id without number formatting per message. */
+const HEX_BYTES: readonly string[] = Array.from({ length: 256 }, (_, i) => hex(i, 2));
 
 function hex(value: number, width: number): string {
   return value.toString(16).toUpperCase().padStart(width, "0");
 }
 
 /**
- * `count` NORMAL messages of one topic that share one body view and are sent again and again:
- * stamp() gives each a fresh message id and born timestamp before the next send, so a sender
- * builds its protobuf messages once instead of once per send.
+ * `count` NORMAL messages of one topic that share one body: encode() writes the SendMessageRequest
+ * frame with a fresh message id per message and the given born timestamp, for the next send.
  */
 export interface SendBatch {
-  readonly messages: Message[];
-  stamp(nowMs: number): void;
+  readonly count: number;
+  encode(nowMs: number): Buffer;
 }
 
 export function createSendBatch(
@@ -625,34 +838,9 @@ export function createSendBatch(
   body: Uint8Array,
   nextId: () => string,
 ): SendBatch {
-  const bornHost = hostname();
-  const messages = Array.from({ length: count }, () =>
-    create(MessageSchema, {
-      topic: { name: topic },
-      body,
-      systemProperties: {
-        messageId: "",
-        messageType: MessageType.NORMAL,
-        bodyEncoding: Encoding.IDENTITY,
-        bornHost,
-        bornTimestamp: timestampFromMs(0),
-      },
-    }),
-  );
+  const template = { topic, body, bornHost: hostname(), count };
   return {
-    messages,
-    stamp(nowMs) {
-      const seconds = BigInt(Math.floor(nowMs / SECOND));
-      const nanos = (nowMs % SECOND) * 1_000_000;
-      for (const m of messages) {
-        const sp = m.systemProperties;
-        if (sp === undefined) continue;
-        sp.messageId = nextId();
-        if (sp.bornTimestamp !== undefined) {
-          sp.bornTimestamp.seconds = seconds;
-          sp.bornTimestamp.nanos = nanos;
-        }
-      }
-    },
+    count,
+    encode: (nowMs) => encodeSendMessageRequest(template, nowMs, nextId),
   };
 }

@@ -5,8 +5,9 @@
 //      followed by the raw node:http2 unary ceiling at the same concurrency and connections;
 //   2. the same producer with batches of 32 (for information, and to give step 3 a backlog worth
 //      measuring);
-//   3. `rmq bench consumer` draining exactly what steps 1 and 2 stored, followed by the raw ceiling
-//      of one node:http2 server stream of 1 KiB frames;
+//   3. `rmq bench consumer` draining exactly what steps 1 and 2 stored (acking each received batch
+//      with one AckMessage; the SDKs ack one message per AckMessage), followed by the raw ceiling of
+//      one node:http2 server stream of 1 KiB frames;
 // and prints the targets: SendMessage RPC/s ≥ 60 % of raw unary rps, ReceiveMessage messages/s ≥ 50 %
 // of raw stream frames/s. Each phase also prints how much CPU the benchmark client and `rmq local`
 // used, since both share the box's cores with the raw probes' client and server.
@@ -237,6 +238,10 @@ async function main(): Promise<number> {
     out("");
     out(`== phase 3: consumer, draining the ${stored} stored messages ==`);
     out("(e2e latency here includes the time each message waited in the backlog)");
+    out(
+      "(acks: one AckMessage per received batch of up to 32 entries, which the protocol allows; the SDKs " +
+        "send one AckMessage per message)",
+    );
     const consumerOptions = {
       ...common,
       concurrency: consumerConcurrency,

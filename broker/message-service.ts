@@ -322,7 +322,9 @@ class DefaultBrokerMessageService implements BrokerMessageService {
         ErrorCode.IllegalArgument,
         `${n} messages in one send; at most ${MAX_SEND_BATCH_SIZE}`,
       );
-    const tc = await this.topicForSend(request.topic);
+    // A known topic (every send but a topic's first) needs no async step.
+    validateSendTopic(request.topic);
+    const tc = this.o.topics.get(request.topic) ?? (await this.topicForSend(request.topic));
     if (!isWriteable(tc.perm)) {
       throw new RmqError(
         ErrorCode.Forbidden,
@@ -336,7 +338,9 @@ class DefaultBrokerMessageService implements BrokerMessageService {
     const inputs: MessageInput[] = request.messages.map((m, i) => {
       if (m.body.length === 0)
         throw new RmqError(ErrorCode.MessageBodyEmpty, `message ${i} has an empty body`);
-      const props = new Map<string, string>(Object.entries(m.properties ?? {}));
+      const props = new Map<string, string>();
+      const given = m.properties;
+      if (given !== undefined) for (const name in given) props.set(name, given[name] as string);
       if (m.tag !== undefined && m.tag.length > 0) props.set(MessageConst.PROPERTY_TAGS, m.tag);
       if (m.keys !== undefined && m.keys.length > 0)
         props.set(MessageConst.PROPERTY_KEYS, m.keys.join(MessageConst.KEY_SEPARATOR));

@@ -62,7 +62,8 @@ export function registerBenchCommand(program: Command, io: BenchCommandIo = {}):
         "--invisible-ms <ms>",
         `invisible duration of received messages (default ${BENCH_DEFAULTS.invisibleMs})`,
       )
-      .option("--messages <n>", "stop once this many messages were acked (default: run for --duration)"),
+      .option("--messages <n>", "stop once this many messages were acked (default: run for --duration)")
+      .option("--ack-each", "one AckMessage per message, as the SDKs ack (default: one per received batch)"),
     BENCH_DEFAULTS.consumerConcurrency,
   ).action(async (flags: RawBenchFlags) => {
     const options = parseConsumerFlags(flags);

@@ -12,6 +12,9 @@
 //   });
 //   http2.createServer(settings).on("stream", onStream);   // no "request" listener
 //
+// A unary method may bring hand-written codecs (unaryMethod's `codec`: decode the request, encode
+// the response frame) for its hot path; protobuf-es is used whenever they decline.
+//
 // Why not connect-node for these (DESIGN.md §4 chose it for servers): its handler runs every call
 // through generic async-iterable pipelines, fetch Headers, URL parsing and three AbortControllers, and
 // aborts each call's signal when it ends (a DOMException with a stack per call); no option of
@@ -120,6 +123,20 @@ export interface GrpcUnaryMethod<I extends DescMessage = DescMessage, O extends 
   readonly input: I;
   readonly output: O;
   handle(request: MessageShape<I>, call: GrpcCall): MessageShape<O> | Promise<MessageShape<O>>;
+  /** Optional hand-written codecs of a hot method (see UnaryCodec). */
+  readonly codec?: UnaryCodec<I, O>;
+}
+
+/**
+ * Faster equivalents of fromBinary/toBinary for one method. Each may decline (undefined), and the
+ * call then goes through protobuf-es as usual; what they return must be exactly what protobuf-es
+ * would have produced.
+ */
+export interface UnaryCodec<I extends DescMessage, O extends DescMessage> {
+  /** The request from its bytes (no prefix). */
+  decode?(payload: Buffer): MessageShape<I> | undefined;
+  /** The response's whole gRPC frame, prefix included. */
+  encodeFrame?(response: MessageShape<O>): Buffer | undefined;
 }
 
 /**
@@ -191,8 +208,9 @@ export function grpcPath(method: {
 export function unaryMethod<I extends DescMessage, O extends DescMessage>(
   method: DescMethodUnary<I, O>,
   handle: (request: MessageShape<I>, call: GrpcCall) => MessageShape<O> | Promise<MessageShape<O>>,
+  codec?: UnaryCodec<I, O>,
 ): [string, GrpcUnaryMethod<I, O>] {
-  return [grpcPath(method), { kind: "unary", input: method.input, output: method.output, handle }];
+  return [grpcPath(method), { kind: "unary", input: method.input, output: method.output, handle, codec }];
 }
 
 export function serverStreamMethod<I extends DescMessage, O extends DescMessage>(
@@ -403,9 +421,33 @@ function serveCall(
     call.deadline = performance.now() + timeoutMs;
     if (timeoutMs <= MAX_TIMER_MS) call.timer = setTimeout(onDeadline, timeoutMs, call);
   }
-  stream.on("data", (chunk: Buffer) => onData(call, chunk));
-  stream.once("end", () => onEnd(call));
-  stream.once("close", () => onClose(call));
+  // Shared listeners that find their call on the stream: no closures per call ("end" and "close"
+  // come once, so `on` does without once's wrapper).
+  (stream as CallStream)[CALL] = call;
+  stream.on("data", onStreamData);
+  stream.on("end", onStreamEnd);
+  stream.on("close", onStreamClose);
+}
+
+/** The call a stream serves, for the shared listeners. */
+const CALL = Symbol("grpcCall");
+type CallStream = ServerHttp2Stream & { [CALL]: ServerCall };
+
+function onStreamData(this: ServerHttp2Stream, chunk: Buffer): void {
+  onData((this as CallStream)[CALL], chunk);
+}
+
+function onStreamEnd(this: ServerHttp2Stream): void {
+  onEnd((this as CallStream)[CALL]);
+}
+
+function onStreamClose(this: ServerHttp2Stream): void {
+  onClose((this as CallStream)[CALL]);
+}
+
+/** "wantTrailers" of a call answered OK. */
+function sendOkTrailers(this: ServerHttp2Stream): void {
+  sendTrailers(this, okTrailersOf((this as CallStream)[CALL]), OK_TRAILERS);
 }
 
 function onDeadline(call: ServerCall): void {
@@ -470,7 +512,9 @@ function onEnd(call: ServerCall): void {
   }
   let request: MessageShape<DescMessage>;
   try {
-    request = fromBinary(call.method.input, all.subarray(GRPC_PREFIX_BYTES));
+    const payload = all.subarray(GRPC_PREFIX_BYTES, GRPC_PREFIX_BYTES + call.messageLength);
+    const decode = call.method.kind === "unary" ? call.method.codec?.decode : undefined;
+    request = decode?.(payload) ?? fromBinary(call.method.input, payload);
   } catch (error) {
     endWithStatus(call, {
       code: Code.InvalidArgument,
@@ -506,7 +550,7 @@ function answerUnary(call: ServerCall, method: GrpcUnaryMethod, response: Messag
   if (call.finished) return;
   let frame: Buffer;
   try {
-    frame = encodeFrame(method.output, response);
+    frame = method.codec?.encodeFrame?.(response) ?? encodeFrame(method.output, response);
   } catch (error) {
     endWithStatus(call, call.shared.errorStatus(error, call.path));
     return;
@@ -515,7 +559,7 @@ function answerUnary(call: ServerCall, method: GrpcUnaryMethod, response: Messag
   call.finish();
   if (stream.destroyed || stream.closed) return;
   if (!respond(stream, responseHeadersOf(call), RESPONSE_HEADERS, RESPOND_WITH_TRAILERS)) return;
-  stream.once("wantTrailers", () => sendTrailers(stream, okTrailersOf(call), OK_TRAILERS));
+  stream.on("wantTrailers", sendOkTrailers);
   stream.end(frame);
 }
 
@@ -558,7 +602,7 @@ async function runServerStream(
     call.responded = true;
     if (!respond(stream, responseHeadersOf(call), RESPONSE_HEADERS, RESPOND_WITH_TRAILERS)) return;
   }
-  stream.once("wantTrailers", () => sendTrailers(stream, okTrailersOf(call), OK_TRAILERS));
+  stream.on("wantTrailers", sendOkTrailers);
   stream.end();
 }
 

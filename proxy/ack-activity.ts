@@ -51,9 +51,12 @@ export async function ackMessage(
   const { group, topic } = groupAndTopic(call, request.group, request.topic);
   if (request.entries.length === 0) throw new RmqError(ErrorCode.IllegalArgument, "no entries to ack");
 
-  const entries: AckMessageResultEntry[] = request.entries.map((e) =>
-    create(AckMessageResultEntrySchema, { messageId: e.messageId, receiptHandle: e.receiptHandle }),
-  );
+  // create(AckMessageResultEntrySchema, ...) written out: one per acked message.
+  const entries: AckMessageResultEntry[] = request.entries.map((e) => ({
+    $typeName: AckMessageResultEntrySchema.typeName as AckMessageResultEntry["$typeName"],
+    messageId: e.messageId,
+    receiptHandle: e.receiptHandle,
+  }));
   const valid = entries.filter((entry) => {
     if (entry.receiptHandle.trim().length > 0) return true;
     entry.status = status(Code.INVALID_RECEIPT_HANDLE, "receipt handle is empty");
@@ -78,9 +81,10 @@ export async function ackMessage(
           messageId: entry.messageId,
         })),
       });
+      const ok = okStatus();
       valid.forEach((entry, k) => {
         const error = results[k]?.error;
-        entry.status = error === undefined ? okStatus() : status(v2CodeOf(error.code), error.message);
+        entry.status = error === undefined ? ok : status(v2CodeOf(error.code), error.message);
       });
     } catch (error) {
       const failed = statusFromError(error, deps.logger, "AckMessage");

@@ -63,19 +63,26 @@ function connectionInfoOf(socket: Socket | undefined): ConnectionInfo {
   };
 }
 
-/** Per HTTP/2 connection: its ConnectionInfo for the `:authority` its calls last carried. */
-const sessionConnections = new WeakMap<Http2Session, ConnectionInfo>();
+/** A connection as calls on it see it; `peer` is formatHostPort of its remote address. */
+interface LeanConnection {
+  info: ConnectionInfo;
+  peer: string;
+}
+
+/** Per HTTP/2 connection: its LeanConnection for the `:authority` its calls last carried. */
+const sessionConnections = new WeakMap<Http2Session, LeanConnection>();
 
 /** The connection of a call served by the lean gRPC layer (computed once per connection). */
-function leanConnectionInfo(call: GrpcCall): ConnectionInfo {
+function leanConnection(call: GrpcCall): LeanConnection {
   const session = call.stream.session;
   const authority = call.headers[":authority"];
   const cached = session === undefined ? undefined : sessionConnections.get(session);
-  if (cached !== undefined && cached.authority === authority) return cached;
+  if (cached !== undefined && cached.info.authority === authority) return cached;
   const info = connectionInfoOf(session?.socket as Socket | undefined);
   if (typeof authority === "string" && authority.length > 0) info.authority = authority;
-  if (session !== undefined) sessionConnections.set(session, Object.freeze(info));
-  return info;
+  const connection = { info: Object.freeze(info), peer: formatHostPort(info.remoteAddress, info.remotePort) };
+  if (session !== undefined) sessionConnections.set(session, connection);
+  return connection;
 }
 
 export interface CallContext {
@@ -101,7 +108,7 @@ export function readLeanCallContext(call: GrpcCall): CallContext {
   if (clientId.length === 0) {
     throw new RmqError(ErrorCode.ClientIdRequired, `metadata ${MetadataKey.CLIENT_ID} is required`);
   }
-  const connection = leanConnectionInfo(call);
+  const { info, peer } = leanConnection(call);
   return {
     clientId,
     language: headerValue(h, MetadataKey.LANGUAGE),
@@ -109,8 +116,8 @@ export function readLeanCallContext(call: GrpcCall): CallContext {
     protocolVersion: headerValue(h, MetadataKey.PROTOCOL_VERSION),
     namespace: headerValue(h, MetadataKey.NAMESPACE),
     requestId: headerValue(h, MetadataKey.REQUEST_ID),
-    connection,
-    peer: formatHostPort(connection.remoteAddress, connection.remotePort),
+    connection: info,
+    peer,
     remainingMs: () => call.remainingMs(),
   };
 }

@@ -44,6 +44,7 @@ import {
   type QueueAssignment,
   type RecallMessageRequest,
   type ResetLiteOffsetRequest,
+  type SendMessageEntry,
   type SendMessageResult,
   type SendMessagesRequest,
   type SubscriptionGroupConfig,
@@ -82,6 +83,20 @@ function bornHostOf(reported: string): HostAddress {
   return UNKNOWN_HOST;
 }
 const UNKNOWN_HOST: HostAddress = { address: "0.0.0.0", port: 0 };
+/** Born hosts remembered (ours): a producer reports the same one on every message. */
+const MAX_CACHED_BORN_HOSTS = 1024;
+const bornHosts = new Map<string, HostAddress>();
+
+/** bornHostOf, remembered (its IP checks are regular expressions, and this runs per message). */
+function cachedBornHostOf(reported: string): HostAddress {
+  let host = bornHosts.get(reported);
+  if (host === undefined) {
+    host = Object.freeze(bornHostOf(reported));
+    if (bornHosts.size >= MAX_CACHED_BORN_HOSTS) bornHosts.clear();
+    bornHosts.set(reported, host);
+  }
+  return host;
+}
 
 function hostString(h: HostAddress): string {
   return h.address.includes(":") ? `[${h.address}]:${h.port}` : `${h.address}:${h.port}`;
@@ -156,8 +171,16 @@ export function createLocalBackend(broker: BrokerController): MessagingBackend {
     return route;
   };
 
-  const storedToPopped = (m: StoredMessage, topic: string, messageId: string): PoppedMessage => {
-    const properties = Object.fromEntries(m.properties);
+  const storedToPopped = (
+    m: StoredMessage,
+    topic: string,
+    messageId: string,
+    receiptHandle = "",
+    deliveryAttempt = 1,
+    invisibleTimeMs = 0,
+  ): PoppedMessage => {
+    const properties: Record<string, string> = {};
+    for (const [name, value] of m.properties) properties[name] = value;
     properties[MessageProperty.UNIQ_KEY] ??= messageId;
     return {
       topic,
@@ -170,22 +193,20 @@ export function createLocalBackend(broker: BrokerController): MessagingBackend {
       bornHost: m.bornHost.address,
       storeTimestamp: m.storeTimestamp,
       storeHost: hostString(m.storeHost),
-      receiptHandle: "",
-      deliveryAttempt: 1,
-      invisibleTimeMs: 0,
+      receiptHandle,
+      deliveryAttempt,
+      invisibleTimeMs,
     };
   };
 
-  const toPopped = (p: BrokerPoppedMessage): PoppedMessage => ({
-    ...storedToPopped(p.message, p.topic, p.messageId),
-    receiptHandle: p.receiptHandle,
-    deliveryAttempt: p.deliveryAttempt,
-    invisibleTimeMs: p.invisibleTimeMs,
-  });
+  const toPopped = (p: BrokerPoppedMessage): PoppedMessage =>
+    storedToPopped(p.message, p.topic, p.messageId, p.receiptHandle, p.deliveryAttempt, p.invisibleTimeMs);
 
   return {
-    async getTopicRoute(topic) {
-      return routeOf(await topicConfig(topic));
+    getTopicRoute(topic) {
+      // Called on every SendMessage: a known topic answers without another async step.
+      const existing = topics.get(topic);
+      return existing !== undefined ? Promise.resolve(routeOf(existing)) : topicConfig(topic).then(routeOf);
     },
 
     async getSubscriptionGroup(group) {
@@ -214,25 +235,23 @@ export function createLocalBackend(broker: BrokerController): MessagingBackend {
     async sendMessages(request: SendMessagesRequest): Promise<SendMessageResult[]> {
       checkBroker(request.brokerName);
       const results: SendMessageResult[] = new Array(request.messages.length);
-      const inputs: SendMessageInput[] = [];
-      const slots: number[] = [];
-      request.messages.forEach((m, i) => {
-        slots.push(i);
-        inputs.push({
+      const inputs: SendMessageInput[] = new Array(request.messages.length);
+      for (let i = 0; i < inputs.length; i++) {
+        const m = request.messages[i] as SendMessageEntry;
+        inputs[i] = {
           body: m.body,
           properties: m.properties,
           bornTimestamp: m.bornTimestamp,
-          bornHost: bornHostOf(m.bornHost),
-        });
-      });
+          bornHost: cachedBornHostOf(m.bornHost),
+        };
+      }
       if (inputs.length > 0) {
         const stored = await messageService.sendMessages({
           topic: request.topic,
           queueId: request.queueId,
           messages: inputs,
         });
-        stored.forEach((r, k) => {
-          const i = slots[k] as number;
+        stored.forEach((r, i) => {
           results[i] = {
             error:
               r.status === PutMessageStatus.FLUSH_DISK_TIMEOUT

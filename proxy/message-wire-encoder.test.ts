@@ -4,15 +4,21 @@
 // message v2MessageFromPopped builds, and decode back to it.
 
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import type { Code } from "../proto/gen/apache/rocketmq/v2/definition_pb.ts";
 import {
   type ReceiveMessageResponse,
   ReceiveMessageResponseSchema,
 } from "../proto/gen/apache/rocketmq/v2/service_pb.ts";
 import { MessageProperty, type PoppedMessage } from "./backend.ts";
 import { deliveredMessage, v2MessageFromPopped } from "./message-converter.ts";
-import { encodeReceivedMessageFrame } from "./message-wire-encoder.ts";
+import {
+  encodeDeliveryTimestampFrame,
+  encodeReceivedMessageFrame,
+  encodeReceiveStatusFrame,
+} from "./message-wire-encoder.ts";
 
 function protobufEsFrame(popped: PoppedMessage, namespace: string): Buffer {
   const response = create(ReceiveMessageResponseSchema, {
@@ -145,5 +151,42 @@ describe("ReceiveMessageResponse wire encoder", () => {
         deliveredMessage({ ...base, properties: { TIMER_DELIVER_MS: "1.5" } }, { namespace: "" }),
       ),
     ).toBeUndefined();
+  });
+});
+
+describe("ReceiveMessageResponse status and delivery_timestamp frames", () => {
+  const frameOf = (response: ReceiveMessageResponse): Buffer => {
+    const payload = toBinary(ReceiveMessageResponseSchema, response);
+    const frame = Buffer.alloc(5 + payload.byteLength);
+    frame.writeUInt32BE(payload.byteLength, 1);
+    frame.set(payload, 5);
+    return frame;
+  };
+
+  it("writes what toBinary writes", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 0x7fff_ffff }), text, (code, message) => {
+        const expected = frameOf(
+          create(ReceiveMessageResponseSchema, {
+            content: { case: "status", value: { code: code as Code, message } },
+          }),
+        );
+        expect(Buffer.compare(encodeReceiveStatusFrame(code, message) as Buffer, expected)).toBe(0);
+      }),
+      { numRuns: 200 },
+    );
+    fc.assert(
+      fc.property(fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 4_102_444_800_000 })), (ms) => {
+        const expected = frameOf(
+          create(ReceiveMessageResponseSchema, {
+            content: { case: "deliveryTimestamp", value: timestampFromMs(ms) },
+          }),
+        );
+        expect(Buffer.compare(encodeDeliveryTimestampFrame(ms) as Buffer, expected)).toBe(0);
+      }),
+      { numRuns: 200 },
+    );
+    expect(encodeReceiveStatusFrame(-1, "x")).toBeUndefined();
+    expect(encodeDeliveryTimestampFrame(-1)).toBeUndefined();
   });
 });

@@ -6,7 +6,9 @@
 // server-streaming RPC through the lean gRPC layer (common/grpc-handler.ts, `grpcMethods`), and
 // Telemetry (bidi) plus any request the lean layer does not take (compressed, JSON) through
 // connect-node (`connectImpl`). Both run the same guarded functions below, so answers, status
-// mapping and metrics do not depend on the path.
+// mapping and metrics do not depend on the path. On the lean path the hot RPCs skip protobuf-es:
+// SendMessage and AckMessage through their codecs (send-message-codec.ts, ack-message-codec.ts),
+// ReceiveMessage through the wire encoder (message-wire-encoder.ts), all byte-exact.
 
 import {
   create,
@@ -15,8 +17,16 @@ import {
   type MessageInitShape,
   type MessageShape,
 } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { EncodedFrame, type GrpcMethod, serverStreamMethod, unaryMethod } from "../common/grpc-handler.ts";
+import {
+  EncodedFrame,
+  type GrpcCall,
+  type GrpcMethod,
+  serverStreamMethod,
+  type UnaryCodec,
+  unaryMethod,
+} from "../common/grpc-handler.ts";
 import type { Status } from "../proto/gen/apache/rocketmq/v2/definition_pb.ts";
 import { Code } from "../proto/gen/apache/rocketmq/v2/definition_pb.ts";
 import {
@@ -25,19 +35,31 @@ import {
   PullMessageResponseSchema,
   type ReceiveMessageRequest,
   type ReceiveMessageResponse,
+  ReceiveMessageResponseSchema,
 } from "../proto/gen/apache/rocketmq/v2/service_pb.ts";
 import { ackMessage, changeInvisibleDuration, forwardMessageToDeadLetterQueue } from "./ack-activity.ts";
+import { decodeAckMessageRequest, encodeAckMessageResponseFrame } from "./ack-message-codec.ts";
 import { heartbeat, notifyClientTermination } from "./client-activity.ts";
 import { type CallContext, readCallContext, readLeanCallContext } from "./context.ts";
 import type { ProxyDeps } from "./deps.ts";
 import { syncLiteSubscription } from "./lite-subscription-activity.ts";
-import type { DeliveredMessage } from "./message-converter.ts";
-import { encodeReceivedMessageFrame } from "./message-wire-encoder.ts";
+import { type DeliveredMessage, deliveredMessage } from "./message-converter.ts";
+import {
+  encodeDeliveryTimestampFrame,
+  encodeReceivedMessageFrame,
+  encodeReceiveStatusFrame,
+} from "./message-wire-encoder.ts";
 import { RpcResult } from "./metrics.ts";
 import { recallMessage } from "./recall-activity.ts";
-import { receiveMessage, receiveMessageResponse } from "./receive-activity.ts";
+import {
+  receiveMessage,
+  receiveMessageResponse,
+  receiveOutcome,
+  releaseUnwritten,
+} from "./receive-activity.ts";
 import { queryAssignment, queryRoute } from "./route-activity.ts";
 import { sendMessage } from "./send-activity.ts";
+import { decodeSendMessageRequest, encodeSendMessageResponseFrame } from "./send-message-codec.ts";
 import { status, statusFromError, v2CodeLabel } from "./status.ts";
 import { telemetry } from "./telemetry.ts";
 import { endTransaction } from "./transaction-activity.ts";
@@ -45,6 +67,11 @@ import { endTransaction } from "./transaction-activity.ts";
 type MessagingServiceImpl = ServiceImpl<typeof MessagingService>;
 
 const NOT_IMPLEMENTED_MESSAGE = "not implemented by this proxy yet";
+/**
+ * Bytes of ReceiveMessage responses joined into one stream write (ours): a batch of 32 × 1 KiB
+ * messages goes out in one write, large messages one by one (a batch may hold 32 × 4 MiB).
+ */
+const RECEIVE_WRITE_BYTES = 256 * 1024;
 
 /** A guarded unary RPC: reads its caller through `readCall`, never throws. */
 type GuardedUnary<I extends DescMessage, O extends DescMessage> = (
@@ -189,22 +216,96 @@ export function createMessagingService(deps: ProxyDeps): MessagingServiceHandler
   const lean = <I extends DescMessage, O extends DescMessage>(
     m: DescMethodUnary<I, O>,
     fn: GuardedUnary<I, O>,
+    codec?: UnaryCodec<I, O>,
   ): [string, GrpcMethod] =>
-    unaryMethod(m, (request, call) => fn(() => readLeanCallContext(call), request)) as [string, GrpcMethod];
-  // Delivered messages go out pre-encoded (message-wire-encoder.ts), protobuf-es only as a fallback.
-  const encodeDelivered = (message: DeliveredMessage): ReceiveMessageResponse | EncodedFrame => {
-    const frame = encodeReceivedMessageFrame(message);
-    return frame === undefined ? receiveMessageResponse(message) : new EncodedFrame(frame);
+    unaryMethod(m, (request, call) => fn(() => readLeanCallContext(call), request), codec) as [
+      string,
+      GrpcMethod,
+    ];
+  /**
+   * ReceiveMessage on the lean path: the same outcome as `receive`, its responses pre-encoded
+   * (message-wire-encoder.ts; protobuf-es only as a fallback) and joined into as few writes as
+   * RECEIVE_WRITE_BYTES allows: one for a usual batch, instead of an iteration and a stream write
+   * per message. Messages of a write the client never got are released, as `receive` does.
+   */
+  const leanReceive = async function* (
+    request: ReceiveMessageRequest,
+    call: GrpcCall,
+  ): AsyncGenerator<ReceiveMessageResponse | EncodedFrame> {
+    const started = performance.now();
+    let result: RpcResult = RpcResult.SUCCESS;
+    const outcome = await receiveOutcome(deps, request, () => readLeanCallContext(call), call.signal);
+    const popped = outcome.popped;
+    let written = 0;
+    try {
+      let parts: Buffer[] = [];
+      let bytes = 0;
+      let messages = 0;
+      const add = (frame: Buffer) => {
+        parts.push(frame);
+        bytes += frame.byteLength;
+      };
+      const status = outcome.status;
+      const statusFrame = encodeReceiveStatusFrame(status.code, status.message);
+      if (statusFrame === undefined)
+        yield create(ReceiveMessageResponseSchema, { content: { case: "status", value: status } });
+      else add(statusFrame);
+      const options = { namespace: outcome.namespace };
+      for (const p of popped) {
+        const delivered = deliveredMessage(p, options);
+        const frame = encodeReceivedMessageFrame(delivered);
+        if (parts.length > 0 && (frame === undefined || bytes + frame.byteLength > RECEIVE_WRITE_BYTES)) {
+          yield new EncodedFrame(parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, bytes));
+          written += messages;
+          parts = [];
+          bytes = 0;
+          messages = 0;
+        }
+        if (frame === undefined) {
+          yield receiveMessageResponse(delivered);
+          written++;
+        } else {
+          add(frame);
+          messages++;
+        }
+      }
+      const timestampFrame = encodeDeliveryTimestampFrame(Date.now());
+      if (timestampFrame !== undefined) add(timestampFrame);
+      if (parts.length > 0) {
+        yield new EncodedFrame(parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, bytes));
+        written += messages;
+      }
+      if (timestampFrame === undefined)
+        yield create(ReceiveMessageResponseSchema, {
+          content: { case: "deliveryTimestamp", value: timestampNow() },
+        });
+    } catch (error) {
+      result = RpcResult.WRITE_CHANNEL_FAILED;
+      throw error;
+    } finally {
+      if (written < popped.length) releaseUnwritten(deps, outcome, written);
+      deps.metrics.observeRpc(
+        "ReceiveMessage",
+        v2CodeLabel(outcome.status.code),
+        true,
+        result,
+        performance.now() - started,
+      );
+    }
   };
   const grpcMethods = new Map<string, GrpcMethod>([
     lean(method.queryRoute, guarded.queryRoute),
     lean(method.heartbeat, guarded.heartbeat),
-    lean(method.sendMessage, guarded.sendMessage),
+    lean(method.sendMessage, guarded.sendMessage, {
+      decode: decodeSendMessageRequest,
+      encodeFrame: encodeSendMessageResponseFrame,
+    }),
     lean(method.queryAssignment, guarded.queryAssignment),
-    serverStreamMethod(method.receiveMessage, (request, call) =>
-      receive(() => readLeanCallContext(call), request, call.signal, encodeDelivered),
-    ) as [string, GrpcMethod],
-    lean(method.ackMessage, guarded.ackMessage),
+    serverStreamMethod(method.receiveMessage, leanReceive) as [string, GrpcMethod],
+    lean(method.ackMessage, guarded.ackMessage, {
+      decode: decodeAckMessageRequest,
+      encodeFrame: encodeAckMessageResponseFrame,
+    }),
     lean(method.forwardMessageToDeadLetterQueue, guarded.forwardMessageToDeadLetterQueue),
     serverStreamMethod(method.pullMessage, () => pull()) as [string, GrpcMethod],
     lean(method.updateOffset, guarded.updateOffset),

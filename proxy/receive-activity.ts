@@ -61,9 +61,34 @@ export function receiveMessageResponse(message: DeliveredMessage): ReceiveMessag
 }
 
 /**
- * `readCall` reads the caller (it throws CLIENT_ID_REQUIRED, answered in the stream's status);
- * `signal` aborts when the client goes away or the call's deadline passes; `writeMessage` turns each
- * delivered message into what the stream carries (receiveMessageResponse, or pre-encoded bytes).
+ * Everything a ReceiveMessage answers, decided before anything is written: `readCall` reads the
+ * caller (it throws CLIENT_ID_REQUIRED, answered in the stream's status); `signal` aborts when the
+ * client goes away or the call's deadline passes. Never rejects: failures are the outcome's status.
+ */
+export async function receiveOutcome(
+  deps: ProxyDeps,
+  request: ReceiveMessageRequest,
+  readCall: () => CallContext,
+  signal: AbortSignal,
+): Promise<ReceiveOutcome> {
+  try {
+    const call = readCall();
+    deps.clients.touch(call.clientId);
+    return await receive(deps, call, request, signal);
+  } catch (error) {
+    return {
+      status: statusFromError(error, deps.logger, "ReceiveMessage"),
+      popped: [],
+      namespace: "",
+      group: "",
+      topic: "",
+    };
+  }
+}
+
+/**
+ * The response stream of one receive, a response at a time: `writeMessage` turns each delivered
+ * message into what the stream carries (receiveMessageResponse, or pre-encoded bytes).
  */
 export async function* receiveMessage<T>(
   deps: ProxyDeps,
@@ -73,20 +98,7 @@ export async function* receiveMessage<T>(
   writeMessage: (message: DeliveredMessage) => ReceiveMessageResponse | T,
   onOutcome?: (outcome: ReceiveOutcome) => void,
 ): AsyncGenerator<ReceiveMessageResponse | T> {
-  let outcome: ReceiveOutcome;
-  try {
-    const call = readCall();
-    deps.clients.touch(call.clientId);
-    outcome = await receive(deps, call, request, signal);
-  } catch (error) {
-    outcome = {
-      status: statusFromError(error, deps.logger, "ReceiveMessage"),
-      popped: [],
-      namespace: "",
-      group: "",
-      topic: "",
-    };
-  }
+  const outcome = await receiveOutcome(deps, request, readCall, signal);
   onOutcome?.(outcome);
   let written = 0;
   try {
@@ -105,7 +117,7 @@ export async function* receiveMessage<T>(
 }
 
 /** The client went away mid-stream: make the messages it never got visible again at once. */
-function releaseUnwritten(deps: ProxyDeps, outcome: ReceiveOutcome, written: number): void {
+export function releaseUnwritten(deps: ProxyDeps, outcome: ReceiveOutcome, written: number): void {
   for (const popped of outcome.popped.slice(written)) {
     const messageId = popped.properties[MessageProperty.UNIQ_KEY] ?? "";
     void deps.renewer
@@ -151,50 +163,58 @@ async function receive(
   }
   const maxAttempts = maxDeliveryAttempts(groupConfig);
 
-  let signal = AbortSignal.any([callSignal, deps.drainSignal, AbortSignal.timeout(Math.max(pollTimeMs, 1))]);
-  // A LITE topic is read through the lite topics this client listens to (SyncLiteSubscription); a
-  // change of that set ends the poll, so the client's next one reads the new set.
-  let liteTopics: string[] | undefined;
-  if ((await backend.getTopicRoute(topic.fullName)).messageType === TopicMessageType.LITE) {
-    liteTopics = deps.liteSubscriptions.liteTopicsOf(call.clientId, group.fullName, topic.fullName);
-    if (liteTopics.length === 0) {
-      await deps.liteSubscriptions.waitForChange(call.clientId, pollTimeMs, signal);
-      liteTopics = deps.liteSubscriptions.liteTopicsOf(call.clientId, group.fullName, topic.fullName);
-    } else {
-      const changed = new AbortController();
-      void deps.liteSubscriptions
-        .waitForChange(call.clientId, pollTimeMs, signal)
-        .then(() => changed.abort());
-      signal = AbortSignal.any([signal, changed.signal]);
-    }
-  }
+  // The poll's own deadline, cleared once the pop answers (AbortSignal.timeout cannot be cleared: its
+  // timer would stay armed, and fire, for every receive long after it was answered).
+  const pollTimeout = new AbortController();
+  const pollTimer = setTimeout(abortPoll, Math.max(pollTimeMs, 1), pollTimeout);
   let popped: PoppedMessage[];
   try {
-    popped =
-      liteTopics?.length === 0
-        ? []
-        : await backend.pop(
-            {
-              group: group.fullName,
-              topic: topic.fullName,
-              brokerName: request.messageQueue?.broker?.name || undefined,
-              // Upstream pops from every queue of the chosen broker, whatever queue the client names;
-              // Node clients only ever name queue 0.
-              queueId: -1,
-              filter: filterSpec,
-              batchSize,
-              invisibleTimeMs,
-              pollTimeMs,
-              fifo: groupConfig.consumeMessageOrderly || liteTopics !== undefined,
-              attemptId: request.attemptId,
-              liteTopics,
-            },
-            signal,
-          );
-  } catch (error) {
-    // The contract says a held poll resolves with [] when its signal aborts; tolerate a rejection too.
-    if (!(signal.aborted && isAbortError(error))) throw error;
-    popped = [];
+    let signal = AbortSignal.any([callSignal, deps.drainSignal, pollTimeout.signal]);
+    // A LITE topic is read through the lite topics this client listens to (SyncLiteSubscription); a
+    // change of that set ends the poll, so the client's next one reads the new set.
+    let liteTopics: string[] | undefined;
+    if ((await backend.getTopicRoute(topic.fullName)).messageType === TopicMessageType.LITE) {
+      liteTopics = deps.liteSubscriptions.liteTopicsOf(call.clientId, group.fullName, topic.fullName);
+      if (liteTopics.length === 0) {
+        await deps.liteSubscriptions.waitForChange(call.clientId, pollTimeMs, signal);
+        liteTopics = deps.liteSubscriptions.liteTopicsOf(call.clientId, group.fullName, topic.fullName);
+      } else {
+        const changed = new AbortController();
+        void deps.liteSubscriptions
+          .waitForChange(call.clientId, pollTimeMs, signal)
+          .then(() => changed.abort());
+        signal = AbortSignal.any([signal, changed.signal]);
+      }
+    }
+    try {
+      popped =
+        liteTopics?.length === 0
+          ? []
+          : await backend.pop(
+              {
+                group: group.fullName,
+                topic: topic.fullName,
+                brokerName: request.messageQueue?.broker?.name || undefined,
+                // Upstream pops from every queue of the chosen broker, whatever queue the client names;
+                // Node clients only ever name queue 0.
+                queueId: -1,
+                filter: filterSpec,
+                batchSize,
+                invisibleTimeMs,
+                pollTimeMs,
+                fifo: groupConfig.consumeMessageOrderly || liteTopics !== undefined,
+                attemptId: request.attemptId,
+                liteTopics,
+              },
+              signal,
+            );
+    } catch (error) {
+      // The contract says a held poll resolves with [] when its signal aborts; tolerate a rejection too.
+      if (!(signal.aborted && isAbortError(error))) throw error;
+      popped = [];
+    }
+  } finally {
+    clearTimeout(pollTimer);
   }
 
   const deliver = await screen(deps, popped, group.fullName, topic.fullName, filter, maxAttempts);
@@ -366,6 +386,10 @@ export function longPollingTime(deps: ProxyDeps, call: CallContext, request: Rec
     polling = remaining;
   }
   return Math.max(0, Math.min(polling, remaining - LONG_POLLING_DEADLINE_MARGIN_MS));
+}
+
+function abortPoll(controller: AbortController): void {
+  controller.abort(new DOMException("the poll time is over", "TimeoutError"));
 }
 
 function isAbortError(error: unknown): boolean {

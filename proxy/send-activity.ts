@@ -4,7 +4,6 @@
 // entry code, or MULTIPLE_RESULTS.
 
 import { gunzipSync } from "node:zlib";
-import { create } from "@bufbuild/protobuf";
 import { durationMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { ErrorCode, RmqError } from "../common/errors.ts";
 import { validateLiteTopic } from "../common/lite-topic.ts";
@@ -17,14 +16,27 @@ import {
 } from "../common/message-validator.ts";
 import { validateClientTopic } from "../common/topic-validator.ts";
 import { quoteForMessage } from "../common/value-validator.ts";
-import { Code, Encoding, type Message, MessageType } from "../proto/gen/apache/rocketmq/v2/definition_pb.ts";
+import {
+  Code,
+  Encoding,
+  type Message,
+  MessageType,
+  type Status,
+} from "../proto/gen/apache/rocketmq/v2/definition_pb.ts";
 import {
   type SendMessageRequest,
   type SendMessageResponse,
   SendMessageResponseSchema,
+  type SendResultEntry,
   SendResultEntrySchema,
 } from "../proto/gen/apache/rocketmq/v2/service_pb.ts";
-import { MessageProperty, type SendMessageEntry, TopicMessageType, type TopicRoute } from "./backend.ts";
+import {
+  MessageProperty,
+  type SendMessageEntry,
+  type SendMessageResult,
+  TopicMessageType,
+  type TopicRoute,
+} from "./backend.ts";
 import type { CallContext } from "./context.ts";
 import type { ProxyDeps } from "./deps.ts";
 import type { ProxyLimits } from "./limits.ts";
@@ -40,6 +52,22 @@ interface PreparedMessage {
   priority: number | undefined;
 }
 
+/** create(SendResultEntrySchema, { messageId }) written out: one per message sent. */
+function resultEntry(messageId: string): SendResultEntry {
+  return {
+    $typeName: SendResultEntrySchema.typeName as SendResultEntry["$typeName"],
+    messageId,
+    transactionId: "",
+    offset: 0n,
+    recallHandle: "",
+  };
+}
+
+interface Slot {
+  entry: SendResultEntry;
+  prepared: PreparedMessage;
+}
+
 export async function sendMessage(
   deps: ProxyDeps,
   call: CallContext,
@@ -49,8 +77,8 @@ export async function sendMessage(
   const first = messages[0];
   if (first === undefined) throw new RmqError(ErrorCode.MessageCorrupted, "no message to send");
   const topic = resolveResource(first.topic, call);
-  for (const m of messages) {
-    if (resolveResource(m.topic, call).fullName !== topic.fullName) {
+  for (let i = 1; i < messages.length; i++) {
+    if (resolveResource((messages[i] as Message).topic, call).fullName !== topic.fullName) {
       throw new RmqError(
         ErrorCode.MessageCorrupted,
         "all messages of one SendMessage request must have the same topic",
@@ -61,19 +89,19 @@ export async function sendMessage(
   const route = await deps.backend.getTopicRoute(topic.fullName);
   const now = deps.now();
 
-  // One slot per message, in request order: its answer entry, and its stored form when valid.
-  const slots = messages.map((m) => {
-    const entry = create(SendResultEntrySchema, { messageId: m.systemProperties?.messageId ?? "" });
+  // One entry per message, in request order; the valid ones also get their stored form.
+  const entries: SendResultEntry[] = new Array(messages.length);
+  const valid: Slot[] = [];
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i] as Message;
+    const entry = resultEntry(m.systemProperties?.messageId ?? "");
+    entries[i] = entry;
     try {
-      return { entry, prepared: prepareMessage(m, topic.fullName, route, call, deps.limits, now) };
+      valid.push({ entry, prepared: prepareMessage(m, topic.fullName, route, call, deps.limits, now) });
     } catch (error) {
       entry.status = statusFromError(error, deps.logger, "SendMessage validation");
-      return { entry, prepared: undefined };
     }
-  });
-  const valid = slots.flatMap((slot) =>
-    slot.prepared === undefined ? [] : [{ entry: slot.entry, prepared: slot.prepared }],
-  );
+  }
 
   if (valid.length > 0) {
     const group = messages.length === 1 ? valid[0]?.prepared.messageGroup : undefined;
@@ -102,19 +130,20 @@ export async function sendMessage(
           );
         }
         const stored: PreparedMessage[] = [];
-        valid.forEach((slot, k) => {
-          const result = results[k];
-          if (result === undefined) return;
+        const ok = okStatus();
+        for (let k = 0; k < valid.length; k++) {
+          const slot = valid[k] as Slot;
+          const result = results[k] as SendMessageResult;
           if (result.error !== undefined) {
             slot.entry.status = status(v2CodeOf(result.error.code), result.error.message);
-            return;
+            continue;
           }
           stored.push(slot.prepared);
-          slot.entry.status = okStatus();
+          slot.entry.status = ok;
           slot.entry.offset = BigInt(result.queueOffset);
           slot.entry.transactionId = result.transactionId ?? "";
           slot.entry.recallHandle = result.recallHandle ?? "";
-        });
+        }
         recordSent(deps, call, topic.fullName, stored);
       } catch (error) {
         const failed = statusFromError(error, deps.logger, "SendMessage");
@@ -123,14 +152,23 @@ export async function sendMessage(
     }
   }
 
-  const entries = slots.map((slot) => slot.entry);
-  return create(SendMessageResponseSchema, {
-    status: batchStatus(entries.map((e) => e.status ?? okStatus())),
+  const statuses: Status[] = new Array(entries.length);
+  for (let i = 0; i < entries.length; i++) statuses[i] = (entries[i] as SendResultEntry).status ?? okStatus();
+  return {
+    $typeName: SendMessageResponseSchema.typeName as SendMessageResponse["$typeName"],
+    status: batchStatus(statuses),
     entries,
-  });
+  };
 }
 
 function recordSent(deps: ProxyDeps, call: CallContext, topic: string, stored: PreparedMessage[]): void {
+  if (stored.length === 1) {
+    // the usual SendMessage: one message, no grouping needed
+    const p = stored[0] as PreparedMessage;
+    deps.metrics.messagesIn(topic, messageTypeLabel(p.messageType), 1, p.entry.body.byteLength);
+    if (p.messageType === MessageType.TRANSACTION) deps.clients.addProducerTopic(call.clientId, topic);
+    return;
+  }
   const byType = new Map<MessageType, { count: number; bytes: number }>();
   for (const p of stored) {
     const sum = byType.get(p.messageType) ?? { count: 0, bytes: 0 };

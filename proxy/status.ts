@@ -2,7 +2,6 @@
 // response body's Status while the gRPC status stays OK (as the upstream proxy does). Anything that
 // is not an RmqError becomes INTERNAL_SERVER_ERROR with a short message; the details go to the log.
 
-import { create } from "@bufbuild/protobuf";
 import { ErrorCode, isRmqError } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import { Code, type Status, StatusSchema } from "../proto/gen/apache/rocketmq/v2/definition_pb.ts";
@@ -106,12 +105,17 @@ export function v2CodeLabel(code: Code): string {
   return CODE_LABELS.get(code) ?? String(code);
 }
 
+/** create(StatusSchema, ...) written out: every RPC answers with at least one Status. */
 export function status(code: Code, message?: string): Status {
-  return create(StatusSchema, { code, message: truncate(message ?? v2CodeName(code)) });
+  return {
+    $typeName: StatusSchema.typeName as Status["$typeName"],
+    code,
+    message: truncate(message ?? v2CodeName(code)),
+  };
 }
 
 export function okStatus(): Status {
-  return status(Code.OK, "OK");
+  return { $typeName: StatusSchema.typeName as Status["$typeName"], code: Code.OK, message: "OK" };
 }
 
 /**

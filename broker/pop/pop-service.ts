@@ -743,12 +743,16 @@ export class PopService {
   // ------------------------------------------------------------------ handles
 
   /** Decodes and checks a handle against the in-flight table (no waiting). Throws INVALID_RECEIPT_HANDLE. */
-  private resolve(group: string, topic: string, handle: string): Resolved {
+  private resolve(
+    group: string,
+    topic: string,
+    handle: string,
+    issued: InflightMessage | undefined = this.table.byReceiptHandle(handle),
+  ): Resolved {
     const invalid = (why: string) =>
       new RmqError(ErrorCode.InvalidReceiptHandle, `receipt handle is invalid: ${why}`);
-    // The very string this broker issued for a live entry: it is authentic and its fields are the
-    // entry's, so decoding and checking its MAC again would only cost time (the same checks follow).
-    const issued = this.table.byReceiptHandle(handle);
+    // The very string this broker issued for a live entry (`issued`): it is authentic and its fields
+    // are the entry's, so decoding and checking its MAC again would only cost time (the same checks follow).
     if (issued !== undefined) {
       if (this.clock() >= issued.ck.popTime + issued.ck.invisibleTime)
         throw invalid("it expired (the invisible time is over)");
@@ -764,7 +768,7 @@ export class PopService {
     const key = inflightKey(h.reviveQid, h.ckOffset, h.index);
     const e = this.table.get(key);
     if (e === undefined) {
-      if (this.recentlyAcked.has(key)) return { kind: "acked" };
+      if (this.recentlyAcked.has(h.reviveQid, h.ckOffset, h.index)) return { kind: "acked" };
       throw invalid(
         "the message is no longer in flight under this handle (acked, changed, revived or moved to the DLQ)",
       );
@@ -845,13 +849,16 @@ export class PopService {
       for (let i = 0; i < handles.length; i++) {
         if (results[i] !== undefined) continue;
         try {
-          const fh = this.fifoHandle(handles[i] as string);
+          const handle = handles[i] as string;
+          // One table lookup for the usual case, a handle this broker issued and still tracks.
+          const issued = this.table.byReceiptHandle(handle);
+          const fh = issued === undefined ? this.fifoHandle(handle) : undefined;
           if (fh !== undefined) {
             this.fifo.ack(group, topic, fh);
             results[i] = { ok: true };
             continue;
           }
-          const r = this.resolve(group, topic, handles[i] as string);
+          const r = this.resolve(group, topic, handle, issued);
           if (r.kind === "acked") results[i] = { ok: true };
           else if (r.entry.busy !== undefined) waits.push(r.entry.busy.catch(() => {}));
           else targets.push({ i, e: r.entry });
@@ -879,10 +886,8 @@ export class PopService {
             this.reviveLog.ack(ck.reviveQid, { ckOffset: ck.ckOffset, indexes, reason: AckReason.ACK }),
           );
         await this.store.putMessages(batch);
-        for (const e of entries) {
-          this.table.remove(e);
-          this.recentlyAcked.add(e.key);
-        }
+        for (const e of entries) this.table.remove(e);
+        for (const [ck, indexes] of byCk) this.recentlyAcked.add(ck.reviveQid, ck.ckOffset, indexes);
       });
       for (const t of targets) results[t.i] = { ok: true };
     } catch (err) {

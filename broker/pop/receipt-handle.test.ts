@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -83,6 +84,47 @@ describe("ReceiptHandleCodec", () => {
     expect(rejects(() => new ReceiptHandleCodec(Buffer.alloc(32, 2)).decode(h))).toBe(true);
     for (const junk of ["", ".", "abc", "a.b.c", `${"x".repeat(2000)}.y`, "!!!.???"])
       expect(rejects(() => c.decode(junk))).toBe(true);
+  });
+});
+
+describe("ReceiptHandleCodec version 1 handles (HMAC-SHA256, issued before version 2)", () => {
+  const v1 = (key: Buffer, h: ReceiptHandle): string => {
+    const payload = [
+      "1",
+      h.ckOffset,
+      h.popTime,
+      h.invisibleTime,
+      h.reviveQid,
+      h.index,
+      h.brokerName,
+      h.topic,
+      h.queueId,
+      h.queueOffset,
+      h.commitLogOffset,
+    ].join(" ");
+    const mac = createHmac("sha256", key).update(payload).digest().subarray(0, 16);
+    return `${Buffer.from(payload).toString("base64url")}.${mac.toString("base64url")}`;
+  };
+
+  it("still decodes a version 1 handle of the same key", () => {
+    const c = new ReceiptHandleCodec(KEY);
+    expect(c.decode(v1(KEY, sample))).toEqual(sample);
+    expect(c.encode(sample)).not.toBe(v1(KEY, sample));
+  });
+
+  it("refuses a version 1 handle of another key, with a changed character or a non-canonical MAC", () => {
+    const c = new ReceiptHandleCodec(KEY);
+    expect(rejects(() => c.decode(v1(Buffer.alloc(32, 2), sample)))).toBe(true);
+    const h = v1(KEY, sample);
+    for (let i = 0; i < h.length; i++) {
+      const ch = h[i] === "A" ? "B" : "A";
+      expect(rejects(() => c.decode(h.slice(0, i) + ch + h.slice(i + 1)))).toBe(true);
+    }
+    // A version 1 MAC under the version 2 rule (and the other way round) does not pass.
+    const [payload2, mac2] = c.encode(sample).split(".");
+    const [payload1, mac1] = h.split(".");
+    expect(rejects(() => c.decode(`${payload2}.${mac1}`))).toBe(true);
+    expect(rejects(() => c.decode(`${payload1}.${mac2}`))).toBe(true);
   });
 });
 

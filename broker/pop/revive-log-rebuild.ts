@@ -8,7 +8,7 @@
 import type { Logger } from "../../common/logger.ts";
 import type { ConsumerOffsetManager } from "../metadata/consumer-offset-manager.ts";
 import type { MessageStore } from "../store/message-store.ts";
-import { type CheckPointState, type InflightTable, inflightKey } from "./inflight-table.ts";
+import type { CheckPointState, InflightTable } from "./inflight-table.ts";
 import { REVIVE_GROUP } from "./pop-topics.ts";
 import type { RecentlyAcked } from "./recently-acked.ts";
 import { AckReason, type CheckPointRecord, parseReviveLogRecord } from "./revive-log-record.ts";
@@ -68,8 +68,7 @@ export async function rebuildInflightFromReviveLog(opts: {
         const ck = open.get(rec.ack.ckOffset);
         if (ck === undefined) continue; // its CK was resolved before the committed offset
         for (const i of rec.ack.indexes) ck.acked.add(i);
-        if (rec.ack.reason === AckReason.ACK)
-          for (const i of rec.ack.indexes) opts.recentlyAcked.add(inflightKey(qid, rec.ack.ckOffset, i));
+        if (rec.ack.reason === AckReason.ACK) opts.recentlyAcked.add(qid, rec.ack.ckOffset, rec.ack.indexes);
         if (ck.acked.size >= ck.rec.queueOffsets.length) open.delete(rec.ack.ckOffset);
       }
       if (res.nextBeginOffset <= offset) break;

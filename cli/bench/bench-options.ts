@@ -68,6 +68,11 @@ export interface ConsumerBenchOptions extends CommonBenchOptions {
   invisibleMs: number;
   /** Stop once this many messages were acked (default: run for the duration). */
   messages?: number;
+  /**
+   * One AckMessage per message, as the SDKs ack (SimpleConsumer.ack and the push consumers send one
+   * entry per call), instead of one per received batch (default false; the protocol allows both).
+   */
+  ackEach?: boolean;
 }
 
 /** What commander hands the action: every value a string, flags booleans. */
@@ -167,5 +172,6 @@ export function parseConsumerFlags(flags: RawBenchFlags): ConsumerBenchOptions {
     ),
     invisibleMs,
     messages: flags.messages === undefined ? undefined : positiveInteger("messages", flags.messages, 0),
+    ackEach: flags.ackEach === true,
   };
 }

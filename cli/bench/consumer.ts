@@ -1,6 +1,7 @@
 // `rmq bench consumer`: C concurrent receive loops of one consumer group, each calling ReceiveMessage
-// (long polling, up to `batch` messages) and acking what it got with one AckMessage per batch; the
-// next receive starts while that ack is in flight (at most one ack in flight per loop). Prints TPS
+// (long polling, up to `batch` messages) and acking what it got with one AckMessage per batch (or,
+// with `ackEach`, one AckMessage per message, as the SDKs ack); the next receive starts while those
+// acks are in flight (at most one batch of acks in flight per loop). Prints TPS
 // (acked messages/s) and end-to-end latency from each message's born timestamp to its arrival
 // (p50/p99/p999) every report interval and at the end. With the raw ceiling on (the default), the
 // same run then reads ONE bare node:http2 server stream of length-prefixed frames of the same size
@@ -10,12 +11,15 @@
 // still held then are cancelled (the proxy makes what it had not written visible again).
 
 import { setTimeout as sleep } from "node:timers/promises";
-import { create } from "@bufbuild/protobuf";
-import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { DEFAULT_BENCH_RPC_TIMEOUT_MS, durationOf, simpleConsumerSettings } from "../../bench/grpc-client.ts";
+import {
+  DEFAULT_BENCH_RPC_TIMEOUT_MS,
+  durationOf,
+  receiveRequestFrame,
+  simpleConsumerSettings,
+} from "../../bench/grpc-client.ts";
+import type { ReceivedMessage } from "../../bench/grpc-client-wire.ts";
 import { RAW_PAYLOAD_BYTES, type RawStreamResult, runRawStreamCeiling } from "../../bench/http2-raw.ts";
-import { Code, FilterType, type Message } from "../../proto/gen/apache/rocketmq/v2/definition_pb.ts";
-import { ReceiveMessageRequestSchema } from "../../proto/gen/apache/rocketmq/v2/service_pb.ts";
+import { Code, FilterType } from "../../proto/gen/apache/rocketmq/v2/definition_pb.ts";
 import { DEFAULT_MIN_LONG_POLLING_MS } from "../../proxy/limits.ts";
 import type { ConsumerBenchOptions } from "./bench-options.ts";
 import { ErrorTally, formatMb, formatMs, formatPercentiles, formatRate, ratioLine } from "./bench-report.ts";
@@ -71,7 +75,7 @@ export async function runConsumerBench(
       (options.messages === undefined ? "" : ` or ${options.messages} messages`),
   );
 
-  const request = create(ReceiveMessageRequestSchema, {
+  const request = receiveRequestFrame({
     group: { name: options.group },
     messageQueue: session.queue ?? { topic: { name: options.topic }, id: 0 },
     filterExpression: { type: FilterType.TAG, expression: "*" },
@@ -113,11 +117,8 @@ export async function runConsumerBench(
     last = { at: now, acked, received, bodyBytes, receiveRpcs, failed: errors.total() };
   }, options.reportIntervalSec * 1000);
 
-  const ack = async (messages: Message[], connection: number) => {
-    const entries = messages.map((m) => ({
-      messageId: m.systemProperties?.messageId ?? "",
-      receiptHandle: m.systemProperties?.receiptHandle ?? "",
-    }));
+  const ack = async (messages: ReceivedMessage[], connection: number) => {
+    const entries = messages.map((m) => ({ messageId: m.messageId, receiptHandle: m.receiptHandle }));
     try {
       const response = await client.ackMessage(options.group, options.topic, entries, connection);
       ackRpcs++;
@@ -130,11 +131,11 @@ export async function runConsumerBench(
         }
       } else {
         for (const entry of response.entries) {
-          const code = entry.status?.code ?? top;
+          const code = entry?.code ?? top;
           if (code === Code.OK) acked++;
           else {
             ackFailed++;
-            errors.addStatus(code, 1, entry.status?.message ?? response.status?.message);
+            errors.addStatus(code, 1, entry?.message ?? response.status?.message);
           }
         }
       }
@@ -176,16 +177,14 @@ export async function runConsumerBench(
       }
       const now = Date.now();
       for (const m of messages) {
-        const born = m.systemProperties?.bornTimestamp;
-        if (born !== undefined) {
-          const e2e = Math.max(0, now - timestampMs(born));
-          window.record(e2e);
-        }
-        bodyBytes += m.body.byteLength;
+        if (m.bornTimestampMs !== undefined) window.record(Math.max(0, now - m.bornTimestampMs));
+        bodyBytes += m.bodyBytes;
       }
       received += messages.length;
       await ackInFlight;
-      ackInFlight = ack(messages, connection);
+      ackInFlight = options.ackEach
+        ? Promise.all(messages.map((m) => ack([m], connection))).then(() => {})
+        : ack(messages, connection);
     }
     await ackInFlight;
   };

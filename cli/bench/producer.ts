@@ -5,8 +5,8 @@
 // node:http2 unary calls (1 KiB request, tiny response with trailers) at the same concurrency and
 // connection count and prints SendMessage RPC/s against that ceiling.
 //
-// Each sender builds its protobuf messages once and only re-stamps message id and born timestamp
-// before each send; the body is one shared buffer. An RPC that fails at the transport level is
+// Each sender encodes its request by hand before each send (a fresh message id per message, the
+// born timestamp; bench/grpc-client-wire.ts), the body is one shared buffer. An RPC that fails at the transport level is
 // counted and retried after a short pause; nothing else is retried.
 
 import { setTimeout as sleep } from "node:timers/promises";
@@ -91,11 +91,11 @@ export async function runProducerBench(
     const batch = createSendBatch(options.topic, options.batch, body, nextId);
     const connection = index % options.connections;
     while (!stop.signal.aborted) {
-      batch.stamp(Date.now());
+      const request = batch.encode(Date.now());
       const t0 = performance.now();
       let response: Awaited<ReturnType<typeof client.sendMessage>>;
       try {
-        response = await client.sendMessage(batch.messages, connection);
+        response = await client.sendMessage(request, connection);
       } catch (error) {
         failedRpcs++;
         failed += options.batch;
@@ -115,11 +115,11 @@ export async function runProducerBench(
         continue;
       }
       for (const entry of response.entries) {
-        const code = entry.status?.code ?? top;
+        const code = entry?.code ?? top;
         if (code === Code.OK) sent++;
         else {
           failed++;
-          errors.addStatus(code, 1, entry.status?.message ?? response.status?.message);
+          errors.addStatus(code, 1, entry?.message ?? response.status?.message);
         }
       }
     }
