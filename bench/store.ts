@@ -7,20 +7,29 @@
 //   4. reads through the ConsumeQueue vs plain positional reads of the same bytes;
 //   5. recovery after an unclean stop (SIGKILL) of a large log vs a plain sequential read + CRC32 of it.
 // Each line prints the store's number, the raw number and the ratio, and the process CPU time per
-// message (all threads): on a shared machine the rates move with other load, the CPU cost much less.
+// message (all threads; "main" is the share of the thread running the producers and the store's
+// put path): on a shared machine the rates move with other load, the CPU cost much less.
 // Targets (issue 2): ASYNC >= 70 % of raw writes; SYNC at 256 in flight >= 70 % of raw group commit
 // with p99 < 15 ms.
 //
 // Options: --seconds N (per measurement, default 5), --recovery-bytes N (default 2 GiB),
 //          --dir PATH (default a temp dir; removed afterwards), --quick (1 s, 64 MiB: a smoke run),
-//          --only LIST (comma-separated sections: async, sync, batch, read, recovery; read needs async).
+//          --only LIST (comma-separated sections: async, sync, batch, read, recovery; read needs async),
+//          --helper-threads auto|always|never (the store's writer/Index threads; default: the store's
+//          choice for this machine, NEVER below MIN_CORES_FOR_HELPER_THREADS cores).
 
 import { spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readdirSync, readSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
-import { defaultMessageStoreConfig, FlushDiskType, type MessageStoreConfig } from "../broker/store/config.ts";
+import {
+  defaultMessageStoreConfig,
+  FlushDiskType,
+  HelperThreads,
+  type MessageStoreConfig,
+  MIN_CORES_FOR_HELPER_THREADS,
+} from "../broker/store/config.ts";
 import { createMessageStore, type MessageStore } from "../broker/store/message-store.ts";
 import type { MessageInput } from "../broker/store/message-store-types.ts";
 import { rawGroupCommit, rawPositionalWrites } from "./raw-disk.ts";
@@ -57,7 +66,12 @@ function parseArgs(argv: string[]): Options {
     if (a === "--seconds") o.seconds = positive(a, next());
     else if (a === "--recovery-bytes") o.recoveryBytes = positive(a, next());
     else if (a === "--dir") o.dir = next();
-    else if (a === "--only") {
+    else if (a === "--helper-threads") {
+      const v = next();
+      if (!(Object.values(HelperThreads) as string[]).includes(v))
+        throw new Error(`--helper-threads: one of ${Object.values(HelperThreads).join(", ")}, got ${v}`);
+      helperThreads = v as HelperThreads;
+    } else if (a === "--only") {
       const list = next().split(",");
       for (const x of list)
         if (!(SECTIONS as readonly string[]).includes(x))
@@ -68,7 +82,7 @@ function parseArgs(argv: string[]): Options {
       o.recoveryBytes = 64 * 1024 * 1024;
     } else
       throw new Error(
-        `unknown option ${a} (known: --seconds N, --recovery-bytes N, --dir PATH, --quick, --only LIST)`,
+        `unknown option ${a} (known: --seconds N, --recovery-bytes N, --dir PATH, --quick, --only LIST, --helper-threads auto|always|never)`,
       );
   }
   return o;
@@ -106,9 +120,12 @@ function producerMessage(body: Uint8Array): { msg: MessageInput; props: Map<stri
   return { msg, props };
 }
 
+/** --helper-threads: the store's helper threads (default: what the store picks for this machine). */
+let helperThreads: HelperThreads | undefined;
+
 async function openStore(dir: string, flush: FlushDiskType): Promise<MessageStore> {
   const config: MessageStoreConfig = { ...defaultMessageStoreConfig(dir), flushDiskType: flush };
-  return createMessageStore(config, { storeHost: { address: "127.0.0.1", port: 10911 } });
+  return createMessageStore(config, { storeHost: { address: "127.0.0.1", port: 10911 }, helperThreads });
 }
 
 /** Latency samples in fixed chunks of doubles (no array regrowth or boxing while measuring). */
@@ -158,6 +175,8 @@ interface DriveResult {
   p99Ms: number;
   /** Process CPU (all threads, user + system) per message: steadier than the rate on a shared box. */
   cpuUsPerMsg: number;
+  /** CPU of the main thread alone per message (the store's other threads do the rest). */
+  mainCpuUsPerMsg: number;
 }
 
 /**
@@ -176,6 +195,7 @@ async function drive(
   const start = performance.now();
   const deadline = start + seconds * 1000;
   const cpu0 = process.cpuUsage();
+  const main0 = process.threadCpuUsage();
   const single = async (): Promise<void> => {
     const { msg, props } = producerMessage(body);
     let t0 = performance.now();
@@ -210,6 +230,7 @@ async function drive(
   await Promise.all(Array.from({ length: producers }, batch > 1 ? batched : single));
   const secs = (performance.now() - start) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const main = process.threadCpuUsage(main0);
   const sorted = latencies.sorted();
   return {
     ops: sorted.length,
@@ -217,6 +238,7 @@ async function drive(
     p50Ms: percentileOf(sorted, 0.5),
     p99Ms: percentileOf(sorted, 0.99),
     cpuUsPerMsg: (cpu.user + cpu.system) / sorted.length,
+    mainCpuUsPerMsg: (main.user + main.system) / sorted.length,
   };
 }
 
@@ -229,7 +251,7 @@ function ratio(a: number, b: number): string {
 }
 
 function cpu(r: DriveResult): string {
-  return `cpu ${r.cpuUsPerMsg.toFixed(1)} us/msg`;
+  return `cpu ${r.cpuUsPerMsg.toFixed(1)} us/msg (main ${r.mainCpuUsPerMsg.toFixed(1)})`;
 }
 
 async function main(): Promise<void> {
@@ -237,6 +259,9 @@ async function main(): Promise<void> {
   const root = opts.dir ?? mkdtempSync(join(tmpdir(), "rmq-bench-store-"));
   const ms = opts.seconds * 1000;
   console.log(`store benchmark: ${MESSAGE_SIZE} B messages, ${opts.seconds} s per measurement, dir ${root}`);
+  console.log(
+    `helper threads: ${helperThreads ?? `store default for ${availableParallelism()} cores (${availableParallelism() >= MIN_CORES_FOR_HELPER_THREADS ? "auto" : "never"})`}`,
+  );
   const verdicts: string[] = [];
   try {
     const asyncDir = join(root, "async");

@@ -1,5 +1,5 @@
 // The CommitLog's IO pipeline: writes overlap fdatasyncs (SYNC_FLUSH) and each other, complete in any
-// order, and encode arenas are reused; none of that may ever acknowledge or expose a record before the
+// order, and write buffers are reused; none of that may ever acknowledge or expose a record before the
 // write (ASYNC_FLUSH) or the fdatasync (SYNC_FLUSH) that covers it. The real IO is wrapped to delay
 // calls and to record, per CommitLog byte range, when it was written and which sync covered it.
 import { readlinkSync } from "node:fs";
@@ -244,9 +244,9 @@ describe("CommitLog IO pipeline", () => {
   });
 
   for (const flushDiskType of [FlushDiskType.ASYNC_FLUSH, FlushDiskType.SYNC_FLUSH]) {
-    it(`${flushDiskType}: encode arenas are reused only once their bytes are written (slow, out-of-order writes)`, async () => {
-      // 1 MiB segments: rolls too. Up to ~6 MiB in flight while writes are held up, more than one 4 MiB
-      // arena: an arena handed out again before its bytes were written would corrupt records.
+    it(`${flushDiskType}: write buffers are reused only once their bytes are written (slow, out-of-order writes)`, async () => {
+      // 1 MiB segments: rolls too. Up to ~6 MiB in flight while writes are held up, many 512 KiB write
+      // buffers: a buffer handed out again before its bytes were written would corrupt records.
       const { store, io } = await open(flushDiskType, { mappedFileSizeCommitLog: 1024 * 1024 });
       io.writeDelay = () => (Math.random() < 0.3 ? 10 + Math.floor(Math.random() * 20) : 0);
       let id = 0;

@@ -1,10 +1,14 @@
 // The CommitLog: append-only segments holding every record, and the IO pipeline that writes them.
 //
 // Appends are synchronous (Node is single-threaded, so this is the "put lock"): the caller's record is
-// given its physical offset and store timestamp and encoded straight into an encode arena, and the bytes
-// join the pending batch. The pending batch is written with one writev per segment it touches, either
-// at the end of the tick or at once when it has grown to WRITE_EAGER_BYTES, so that a write overlaps the
-// encoding of what follows; up to MAX_WRITES_IN_FLIGHT batch writes run at once. Whatever order they
+// given its physical offset and store timestamp and encoded straight into the pending batch's write
+// buffer, all but its two checksums, which are filled in ("sealed", record-seal.ts) when the batch is
+// written. The pending batch is sealed and written with one writev per segment it touches, either at
+// the end of the tick or at once when it has grown to WRITE_EAGER_BYTES, so that a write overlaps the
+// encoding of what follows; up to MAX_WRITES_IN_FLIGHT batch writes run at once. In ASYNC_FLUSH with the
+// default IO both happen on the writer thread (commitlog-writer.ts) once it is started (writerThread)
+// and up; otherwise (SYNC_FLUSH, a caller-given FileIo, before) the batch is sealed here and written
+// through the FileIo. Whatever order they
 // complete in, batches are processed in log order:
 //   ASYNC_FLUSH: a written batch is confirmed (dispatched to ConsumeQueue/Index) and its waiters complete;
 //                a background flusher fdatasyncs every flushIntervalCommitLog ms (or when enough pages
@@ -19,7 +23,8 @@
 // (synced).
 import { ErrorCode, RmqError } from "../../common/errors.ts";
 import type { Logger } from "../../common/logger.ts";
-import { FlushDiskType } from "./config.ts";
+import { CommitLogWriter, type WritePiece } from "./commitlog-writer.ts";
+import { FlushDiskType, HelperThreads } from "./config.ts";
 import type { DispatchRequest } from "./dispatch.ts";
 import type { MappedFile } from "./mapped-file.ts";
 import { MappedFileQueue } from "./mapped-file-queue.ts";
@@ -27,7 +32,7 @@ import {
   BLANK_MAGIC_CODE,
   END_FILE_MIN_BLANK_LENGTH,
   encodeBlank,
-  encodeRecord,
+  encodeUnsealedRecord,
   MESSAGE_MAGIC_CODE_V1,
   MESSAGE_MAGIC_CODE_V2,
   type ParseResult,
@@ -37,12 +42,19 @@ import {
   readLong,
   viewToDispatchRequest,
 } from "./message-codec.ts";
-import { type FileIo, readFully, writeFully } from "./store-io.ts";
+import { sealRecords } from "./record-seal.ts";
+import { type FileIo, nodeFileIo, readFully, writeFully } from "./store-io.ts";
 
-/** Encode arena size: records are encoded back to back into it (another arena when full). */
-const ENCODE_ARENA_SIZE = 4 * 1024 * 1024;
-/** Arenas whose bytes are all written are kept for reuse, up to this many (no allocation per arena fill). */
-const MAX_SPARE_ARENAS = 4;
+/**
+ * Write buffer size: a batch's records are encoded back to back into one (another when full; a record
+ * larger than this gets one of its own). A buffer belongs to one batch; once the batch is written (on the
+ * writer thread, commitlog-writer.ts, the buffer moves there and back) it is reused.
+ */
+const WRITE_BUFFER_SIZE = 512 * 1024;
+/** Write buffers kept for reuse, at most (no allocation per batch). */
+const MAX_SPARE_WRITE_BUFFERS = 8;
+/** HelperThreads.AUTO: the writer thread starts with the first batch of at least this many bytes. */
+const WRITER_START_BATCH_BYTES = 64 * 1024;
 /** A pending batch this large is written at once instead of at the end of the tick. */
 const WRITE_EAGER_BYTES = 256 * 1024;
 /** Confirmed waiters completed per turn of the event loop. */
@@ -80,6 +92,8 @@ export interface Span {
   start: number;
   end: number;
   offset: number;
+  /** Records encoded here, to be sealed before the write (replicated bytes arrive sealed). */
+  encoded: boolean;
 }
 
 /** The spans of a batch that go to one segment file. */
@@ -96,6 +110,10 @@ class Batch {
   readonly pieces: Piece[] = [];
   /** The batch's records in log order, dispatched when it is confirmed. */
   readonly records: DispatchRequest[] = [];
+  /** The write buffers its records were encoded into. */
+  buffers: Buffer[] = [];
+  /** Holds bytes in buffers it does not own (appendRaw): written on this thread. */
+  foreign = false;
   /** ASYNC_FLUSH: completed once confirmed; SYNC_FLUSH: once written (WAIT=false). */
   writeWaiters: AppendWaiter[] = [];
   /** SYNC_FLUSH: completed once the batch is synced, or on timeout. */
@@ -113,12 +131,6 @@ class Batch {
   }
 }
 
-/** An arena that is full: reusable once the CommitLog is written up to `end`. */
-interface RetiredArena {
-  buf: Buffer;
-  end: number;
-}
-
 export interface CommitLogOptions {
   dir: string;
   fileSize: number;
@@ -128,6 +140,8 @@ export interface CommitLogOptions {
   flushCommitLogLeastPages: number;
   flushCommitLogThoroughInterval: number;
   io: FileIo;
+  /** Whether ASYNC_FLUSH batches are sealed and written on the writer thread (only with the default IO). */
+  writerThread: HelperThreads;
   logger: Logger;
   clock: () => number;
   /**
@@ -151,6 +165,8 @@ export interface RawChunk {
   nextOffset: number;
 }
 
+const EMPTY_BUFFER = Buffer.alloc(0);
+
 function toError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));
 }
@@ -165,10 +181,14 @@ export class CommitLog {
   private lastStoreTimestamp = 0;
   private writtenStoreTimestamp = 0;
   private flushedStoreTimestampValue = 0;
-  private arena: Buffer = Buffer.allocUnsafe(0);
-  private arenaPos = 0;
-  private readonly spareArenas: Buffer[] = [];
-  private retiredArenas: RetiredArena[] = [];
+  /** The pending batch's current write buffer (empty when there is none yet). */
+  private writeBuffer: Buffer = EMPTY_BUFFER;
+  /** Seals and writes batches on its own thread once started (see writerThread). */
+  private writer: CommitLogWriter | undefined;
+  /** The writer thread may still be started (HelperThreads.AUTO, ASYNC_FLUSH, default IO). */
+  private writerStartable: boolean;
+  private writeBufferPos = 0;
+  private readonly spareBuffers: Buffer[] = [];
   /** Appends not yet handed to a write. */
   private pending: Batch | undefined;
   /** Batches whose write was issued, in log order, until processed in order. */
@@ -197,6 +217,11 @@ export class CommitLog {
     this.files = files;
     this.opts = opts;
     this.sync = opts.flushDiskType === FlushDiskType.SYNC_FLUSH;
+    // SYNC_FLUSH waits for an fdatasync per group anyway: another thread on its path only adds a hop.
+    const eligible = opts.io === nodeFileIo && !this.sync;
+    this.writer =
+      eligible && opts.writerThread === HelperThreads.ALWAYS ? new CommitLogWriter(opts.logger) : undefined;
+    this.writerStartable = eligible && opts.writerThread === HelperThreads.AUTO;
   }
 
   /** Opens the segment files; the log is usable once recovery called setRecoveredEnd. */
@@ -266,9 +291,10 @@ export class CommitLog {
 
   /**
    * Appends one record of `rec.size` bytes: sets its physicalOffset/commitLogOffset and storeTimestamp
-   * (monotonic in log order) and encodes it into the pending batch. Completion is awaited through addWaiter.
+   * (`now`, made monotonic in log order) and encodes it into the pending batch. Completion is awaited
+   * through addWaiter.
    */
-  appendRecord(rec: AppendRecord): void {
+  appendRecord(rec: AppendRecord, now: number = this.opts.clock()): void {
     this.checkWritable();
     const totalSize = rec.size;
     if (totalSize > this.maxRecordSize) {
@@ -278,14 +304,13 @@ export class CommitLog {
       );
     }
     const file = this.fileWithRoom(totalSize);
-    const now = this.opts.clock();
     const ts = Math.max(now, this.lastStoreTimestamp);
     this.lastStoreTimestamp = ts;
     rec.physicalOffset = this.allocOffset;
     rec.commitLogOffset = this.allocOffset;
     rec.storeTimestamp = ts;
     const pos = this.reserve(file, totalSize);
-    encodeRecord(this.arena, pos, totalSize, rec);
+    encodeUnsealedRecord(this.writeBuffer, pos, totalSize, rec);
     const batch = this.pending as Batch;
     batch.records.push(rec);
     batch.lastStoreTimestamp = ts;
@@ -298,7 +323,7 @@ export class CommitLog {
     const remaining = file.fileEnd - this.allocOffset;
     if (size + END_FILE_MIN_BLANK_LENGTH > remaining) {
       const pos = this.reserve(file, END_FILE_MIN_BLANK_LENGTH);
-      encodeBlank(this.arena, pos, remaining);
+      encodeBlank(this.writeBuffer, pos, remaining);
       this.allocOffset = file.fileEnd;
       this.pendingBatch().end = this.allocOffset;
       file = this.fileForAppend();
@@ -326,34 +351,37 @@ export class CommitLog {
     return b;
   }
 
-  /** Reserves `size` bytes of the encode arena at allocOffset in `file`, advances allocOffset; returns the arena position. */
+  /**
+   * Reserves `size` bytes of the pending batch's write buffer for allocOffset in `file`, advances
+   * allocOffset; returns the position in the buffer (`this.writeBuffer`).
+   */
   private reserve(file: MappedFile, size: number): number {
-    if (this.arena.length - this.arenaPos < size) this.nextArena(size);
-    const pos = this.arenaPos;
-    this.arenaPos += size;
-    this.addSpan(file, this.arena, pos, pos + size);
+    const batch = this.pendingBatch();
+    if (this.writeBuffer.length - this.writeBufferPos < size) this.nextWriteBuffer(batch, size);
+    const pos = this.writeBufferPos;
+    this.writeBufferPos += size;
+    this.addSpan(file, this.writeBuffer, pos, pos + size, true);
     return pos;
   }
 
-  /** Retires the current arena and takes one with room for `size`: a spare one whose bytes are all written, or a new one. */
-  private nextArena(size: number): void {
-    if (this.arena.length === ENCODE_ARENA_SIZE)
-      this.retiredArenas.push({ buf: this.arena, end: this.allocOffset });
-    while (
-      this.retiredArenas.length > 0 &&
-      (this.retiredArenas[0] as RetiredArena).end <= this.writtenOffsetValue
-    ) {
-      const r = this.retiredArenas.shift() as RetiredArena;
-      if (this.spareArenas.length < MAX_SPARE_ARENAS) this.spareArenas.push(r.buf);
-    }
-    this.arena =
-      size <= ENCODE_ARENA_SIZE
-        ? (this.spareArenas.pop() ?? Buffer.allocUnsafe(ENCODE_ARENA_SIZE))
-        : Buffer.allocUnsafe(size);
-    this.arenaPos = 0;
+  /** Gives the batch another write buffer, with room for `size`: a spare one or a new one. */
+  private nextWriteBuffer(batch: Batch, size: number): void {
+    this.writeBuffer =
+      size <= WRITE_BUFFER_SIZE
+        ? (this.spareBuffers.pop() ?? Buffer.allocUnsafeSlow(WRITE_BUFFER_SIZE))
+        : Buffer.allocUnsafeSlow(size);
+    this.writeBufferPos = 0;
+    batch.buffers.push(this.writeBuffer);
   }
 
-  private addSpan(file: MappedFile, buf: Buffer, start: number, end: number): void {
+  /** The batch is written: its write buffers can take new records. */
+  private recycle(buffers: readonly Buffer[]): void {
+    for (const b of buffers)
+      if (b.length === WRITE_BUFFER_SIZE && this.spareBuffers.length < MAX_SPARE_WRITE_BUFFERS)
+        this.spareBuffers.push(b);
+  }
+
+  private addSpan(file: MappedFile, buf: Buffer, start: number, end: number, encoded: boolean): void {
     const batch = this.pendingBatch();
     let piece = batch.pieces[batch.pieces.length - 1];
     if (piece === undefined || piece.file !== file) {
@@ -362,7 +390,7 @@ export class CommitLog {
     }
     const last = piece.spans[piece.spans.length - 1];
     if (last !== undefined && last.buf === buf && last.end === start) last.end = end;
-    else piece.spans.push({ buf, start, end, offset: this.allocOffset });
+    else piece.spans.push({ buf, start, end, offset: this.allocOffset, encoded });
     piece.length += end - start;
     this.allocOffset += end - start;
     batch.end = this.allocOffset;
@@ -433,7 +461,8 @@ export class CommitLog {
     }
     for (const run of runs) {
       const file = this.fileForAppend();
-      this.addSpan(file, data, run.start, run.end);
+      this.addSpan(file, data, run.start, run.end, false);
+      this.pendingBatch().foreign = true;
       if (run.blank > 0) {
         // The blank marker stands for the rest of the segment.
         this.allocOffset = file.fileEnd;
@@ -509,6 +538,8 @@ export class CommitLog {
     ) {
       const batch = this.pending;
       this.pending = undefined;
+      this.writeBuffer = EMPTY_BUFFER; // the next batch encodes into buffers of its own
+      this.writeBufferPos = 0;
       this.writing.push(batch);
       this.writesInFlight++;
       this.writeBatch(batch).then(
@@ -519,6 +550,16 @@ export class CommitLog {
   }
 
   private async writeBatch(batch: Batch): Promise<void> {
+    if (this.writerStartable && batch.end - batch.start >= WRITER_START_BATCH_BYTES) {
+      this.writerStartable = false;
+      this.writer = new CommitLogWriter(this.opts.logger); // used once it is up
+    }
+    if (this.writer?.ready === true && !batch.foreign) {
+      await this.writeOffThread(this.writer, batch);
+      return;
+    }
+    for (const piece of batch.pieces)
+      for (const s of piece.spans) if (s.encoded) sealRecords(s.buf, s.start, s.end);
     for (const piece of batch.pieces) {
       const file = piece.file;
       if (!file.hold()) throw new Error(`segment ${file.path} was closed under a write`);
@@ -530,6 +571,25 @@ export class CommitLog {
       }
       this.dirty.add(file);
     }
+    this.recycle(batch.buffers);
+  }
+
+  /** Seals and writes the batch on the writer thread, holding its files meanwhile. */
+  private async writeOffThread(writer: CommitLogWriter, batch: Batch): Promise<void> {
+    const held: MappedFile[] = [];
+    try {
+      const work: WritePiece[] = [];
+      for (const piece of batch.pieces) {
+        const file = piece.file;
+        if (!file.hold()) throw new Error(`segment ${file.path} was closed under a write`);
+        held.push(file);
+        work.push({ fd: file.fd, position: piece.position - file.fileFromOffset, spans: piece.spans });
+      }
+      this.recycle(await writer.write(batch.buffers, work));
+    } finally {
+      for (const f of held) f.release();
+    }
+    for (const f of held) this.dirty.add(f);
   }
 
   /** A batch's write completed: process every batch written so far, in log order. */
@@ -590,10 +650,14 @@ export class CommitLog {
       this.opts.logger.error({ err: e, offset: batch.start }, "dispatch of confirmed records failed");
     }
     if (this.newest === batch) this.newest = undefined;
+    // Indexed loops: this runs for every put, and for-of may allocate an iterator result per element.
     const acks = this.acks;
-    for (const w of batch.writeWaiters) acks.push(w);
-    for (const w of batch.flushWaiters) acks.push(w);
-    for (const r of batch.barriers) acks.push(r);
+    const ws = batch.writeWaiters;
+    for (let i = 0; i < ws.length; i++) acks.push(ws[i]);
+    const fs = batch.flushWaiters;
+    for (let i = 0; i < fs.length; i++) acks.push(fs[i]);
+    const bs = batch.barriers;
+    for (let i = 0; i < bs.length; i++) acks.push(bs[i]);
     batch.writeWaiters = [];
     batch.flushWaiters = [];
     batch.barriers = [];
@@ -641,6 +705,8 @@ export class CommitLog {
     this.syncingBatches = [];
     this.unsynced = [];
     this.pending = undefined;
+    this.writeBuffer = EMPTY_BUFFER;
+    this.writeBufferPos = 0;
     this.newest = undefined;
     for (const b of batches) {
       if (b.timer !== undefined) clearTimeout(b.timer);
@@ -907,10 +973,6 @@ export class CommitLog {
     }
     const deleted = await this.files.truncateFrom(offset);
     for (const f of [...this.dirty]) if (!f.isAlive) this.dirty.delete(f);
-    // Every write has completed: retired arenas are free (their `end` may lie beyond the new end).
-    for (const r of this.retiredArenas)
-      if (this.spareArenas.length < MAX_SPARE_ARENAS) this.spareArenas.push(r.buf);
-    this.retiredArenas = [];
     const f = this.files.findFile(offset);
     if (f?.hold()) {
       try {
@@ -947,10 +1009,19 @@ export class CommitLog {
     await this.files.syncDir(this.opts.io);
   }
 
+  /** Stops the writer thread without flushing (a store that failed to open). */
+  async abandon(): Promise<void> {
+    this.writerStartable = false;
+    await this.writer?.close();
+    await this.files.closeAll();
+  }
+
   /** Flushes and closes every segment. */
   async close(): Promise<void> {
     this.stopFlusher();
     await this.flush().catch(() => {});
+    this.writerStartable = false;
+    await this.writer?.close();
     await this.files.closeAll();
   }
 }

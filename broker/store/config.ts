@@ -11,6 +11,23 @@ export const BrokerRole = {
 } as const;
 export type BrokerRole = (typeof BrokerRole)[keyof typeof BrokerRole];
 
+/**
+ * When the store moves work off the thread that accepts puts (not an upstream key: a MessageStoreOptions
+ * setting): the CommitLog writer thread (sealing and writing ASYNC_FLUSH batches) and the Index thread.
+ * AUTO starts the writer with the first large batch and gives a large Index (production-sized hash
+ * table) its thread at open, so a quiet or small store (most tests) never pays for a thread's start-up
+ * (tens of MiB and ~100 ms); ALWAYS starts both at open; NEVER keeps everything on one thread.
+ */
+export const HelperThreads = { AUTO: "auto", ALWAYS: "always", NEVER: "never" } as const;
+/**
+ * Cores below which the default is NEVER instead of AUTO. Measured on a 2-core box with `rmq local`
+ * (`npm run bench:proxy`): with the writer thread the process spent ~123 µs CPU per SendMessage and
+ * 51 µs per consumed message, without it 89 and 46 — the hand-off costs more than it saves when the
+ * proxy, the broker and the threads share two cores.
+ */
+export const MIN_CORES_FOR_HELPER_THREADS = 4;
+export type HelperThreads = (typeof HelperThreads)[keyof typeof HelperThreads];
+
 export interface MessageStoreConfig {
   /** Root of everything the store writes (upstream default ~/store). */
   storePathRootDir: string;

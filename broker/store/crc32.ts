@@ -1,4 +1,4 @@
-// CRC-32 (IEEE, the zlib/Java CRC32 polynomial) arithmetic for the record encoder: a table-driven CRC
+// CRC-32 (IEEE, the zlib/Java CRC32 polynomial) arithmetic for sealing records: a table-driven CRC
 // for short byte ranges (cheaper than a native call for a record's header and tail), and `combine`,
 // which yields CRC(A || B) from CRC(A), CRC(B) and B's length without reading the bytes again. With
 // them an append reads its body once: the body CRC (upstream BODYCRC) is computed first and the

@@ -2,12 +2,13 @@
 // from the bytes. Both must build the very same ConsumeQueues and Index: a store is filled live, then
 // its CommitLog alone is copied to a fresh directory and reopened (recovery rebuilds everything), and
 // the two are compared byte for byte. The live DispatchRequests are also compared field by field with
-// the ones parsed back from the CommitLog.
+// the ones parsed back from the CommitLog. One side runs with helper threads (CommitLog writer, Index
+// thread), the other without: the bytes must not depend on where the work was done.
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { bodyFor, STORE_HOST, smallStoreConfig, tempDir } from "../../test/fixtures/store-fixtures.ts";
-import { FlushDiskType, type MessageStoreConfig } from "./config.ts";
+import { FlushDiskType, HelperThreads, type MessageStoreConfig } from "./config.ts";
 import type { DispatchRequest } from "./dispatch.ts";
 import { parseRecord, viewToDispatchRequest } from "./message-codec.ts";
 import { createMessageStore } from "./message-store.ts";
@@ -121,9 +122,9 @@ function comparable(r: DispatchRequest): object {
   };
 }
 
-async function fillLive(cfg: MessageStoreConfig): Promise<DispatchRequest[]> {
+async function fillLive(cfg: MessageStoreConfig, helperThreads: HelperThreads): Promise<DispatchRequest[]> {
   const live: DispatchRequest[] = [];
-  const store = await createMessageStore(cfg, { storeHost: STORE_HOST });
+  const store = await createMessageStore(cfg, { storeHost: STORE_HOST, helperThreads });
   store.addDispatcher({ dispatch: (r) => live.push(r) });
   const msgs = messages();
   // Single puts (several per tick) and batches, so batches of every shape get confirmed.
@@ -141,47 +142,54 @@ async function fillLive(cfg: MessageStoreConfig): Promise<DispatchRequest[]> {
 }
 
 describe("live dispatch vs recovery", () => {
-  for (const flushDiskType of [FlushDiskType.ASYNC_FLUSH, FlushDiskType.SYNC_FLUSH]) {
-    it(`${flushDiskType}: a recovery-rebuilt ConsumeQueue and Index equal the live-built ones byte for byte`, async () => {
-      const a = tempDir("live");
-      const b = tempDir("rebuilt");
-      cleanups.push(a.remove, b.remove);
-      // Small files so that CommitLog segments, ConsumeQueue files and Index files all roll.
-      const overrides: Partial<MessageStoreConfig> = {
-        flushDiskType,
-        mappedFileSizeCommitLog: SEGMENT,
-        mappedFileSizeConsumeQueue: 16 * 20,
-        maxHashSlotNum: 97,
-        maxIndexNum: 300,
-      };
-      const live = await fillLive(smallStoreConfig(a.dir, overrides));
-      expect(fs.readdirSync(join(a.dir, "commitlog")).length).toBeGreaterThan(3);
-      expect(indexFiles(a.dir).length).toBeGreaterThan(2);
+  const modes = [
+    { live: HelperThreads.ALWAYS, rebuilt: HelperThreads.NEVER },
+    { live: HelperThreads.NEVER, rebuilt: HelperThreads.ALWAYS },
+  ];
+  for (const flushDiskType of [FlushDiskType.ASYNC_FLUSH, FlushDiskType.SYNC_FLUSH])
+    for (const mode of modes)
+      it(`${flushDiskType}, helper threads ${mode.live} live / ${mode.rebuilt} rebuilt: a recovery-rebuilt ConsumeQueue and Index equal the live-built ones byte for byte`, async () => {
+        const a = tempDir("live");
+        const b = tempDir("rebuilt");
+        cleanups.push(a.remove, b.remove);
+        // Small files so that CommitLog segments, ConsumeQueue files and Index files all roll.
+        const overrides: Partial<MessageStoreConfig> = {
+          flushDiskType,
+          mappedFileSizeCommitLog: SEGMENT,
+          mappedFileSizeConsumeQueue: 16 * 20,
+          maxHashSlotNum: 97,
+          maxIndexNum: 300,
+        };
+        const live = await fillLive(smallStoreConfig(a.dir, overrides), mode.live);
+        expect(fs.readdirSync(join(a.dir, "commitlog")).length).toBeGreaterThan(3);
+        expect(indexFiles(a.dir).length).toBeGreaterThan(2);
 
-      // The live requests are exactly what parsing the bytes yields.
-      const parsed = parsedRequests(join(a.dir, "commitlog"));
-      expect(parsed.length).toBe(700);
-      expect(live.map(comparable)).toEqual(parsed.map(comparable));
+        // The live requests are exactly what parsing the bytes yields.
+        const parsed = parsedRequests(join(a.dir, "commitlog"));
+        expect(parsed.length).toBe(700);
+        expect(live.map(comparable)).toEqual(parsed.map(comparable));
 
-      // Only the CommitLog goes over: recovery rebuilds ConsumeQueues and Index from it.
-      fs.cpSync(join(a.dir, "commitlog"), join(b.dir, "commitlog"), { recursive: true });
-      const rebuilt = await createMessageStore(smallStoreConfig(b.dir, overrides), { storeHost: STORE_HOST });
-      expect(rebuilt.recoveryReport.recordsDispatched).toBe(700);
-      await rebuilt.shutdown();
+        // Only the CommitLog goes over: recovery rebuilds ConsumeQueues and Index from it.
+        fs.cpSync(join(a.dir, "commitlog"), join(b.dir, "commitlog"), { recursive: true });
+        const rebuilt = await createMessageStore(smallStoreConfig(b.dir, overrides), {
+          storeHost: STORE_HOST,
+          helperThreads: mode.rebuilt,
+        });
+        expect(rebuilt.recoveryReport.recordsDispatched).toBe(700);
+        await rebuilt.shutdown();
 
-      const cqA = filesUnder(join(a.dir, "consumequeue"));
-      const cqB = filesUnder(join(b.dir, "consumequeue"));
-      expect([...cqB.keys()].sort()).toEqual([...cqA.keys()].sort());
-      expect(cqA.size).toBeGreaterThan(20);
-      for (const [rel, bytes] of cqA) expect(cqB.get(rel)?.equals(bytes), rel).toBe(true);
-      const idxA = indexFiles(a.dir);
-      const idxB = indexFiles(b.dir);
-      expect(idxB.length).toBe(idxA.length);
-      idxA.forEach((bytes, i) => {
-        expect(idxB[i]?.equals(bytes), `index file ${i}`).toBe(true);
+        const cqA = filesUnder(join(a.dir, "consumequeue"));
+        const cqB = filesUnder(join(b.dir, "consumequeue"));
+        expect([...cqB.keys()].sort()).toEqual([...cqA.keys()].sort());
+        expect(cqA.size).toBeGreaterThan(20);
+        for (const [rel, bytes] of cqA) expect(cqB.get(rel)?.equals(bytes), rel).toBe(true);
+        const idxA = indexFiles(a.dir);
+        const idxB = indexFiles(b.dir);
+        expect(idxB.length).toBe(idxA.length);
+        idxA.forEach((bytes, i) => {
+          expect(idxB[i]?.equals(bytes), `index file ${i}`).toBe(true);
+        });
       });
-    });
-  }
 
   it("refuses a topic that is not well-formed UTF-16 (it would be stored as another topic)", async () => {
     const t = tempDir("topic");

@@ -10,39 +10,47 @@
 // not fit. Parsing never trusts a length field: every field is bounds-checked against the record and
 // the segment, and anything off yields a typed "corrupt" result, never an exception.
 import { crc32 } from "node:zlib";
-import { crc32Combine, crc32Range } from "./crc32.ts";
 import type { DispatchRequest } from "./dispatch.ts";
 import { bytesToIp, type HostAddress } from "./host-address.ts";
 import { MessageConst } from "./message-const.ts";
 import { offsetMsgIdFromRecord } from "./message-id.ts";
 import { stringToProperties } from "./message-properties.ts";
 import { MessageSysFlag } from "./message-sysflag.ts";
+import {
+  BLANK_MAGIC_CODE,
+  END_FILE_MIN_BLANK_LENGTH,
+  MESSAGE_MAGIC_CODE_V1,
+  MESSAGE_MAGIC_CODE_V2,
+  MIN_RECORD_LENGTH,
+  POS_BODYCRC,
+  POS_BORNHOST,
+  POS_BORNTIMESTAMP,
+  POS_FLAG,
+  POS_MAGIC,
+  POS_PHYSICALOFFSET,
+  POS_QUEUEID,
+  POS_QUEUEOFFSET,
+  POS_SYSFLAG,
+  RECORD_CRC_LENGTH,
+} from "./record-layout.ts";
+import { sealRecord } from "./record-seal.ts";
 import { tagsString2tagsCode } from "./tags-code.ts";
 
-export const MESSAGE_MAGIC_CODE_V1 = 0xdaa320a7 | 0; // -626843481
-export const MESSAGE_MAGIC_CODE_V2 = 0xdaa320ab | 0; // -626843477
-export const BLANK_MAGIC_CODE = 0xcbd43194 | 0;
-/** A segment always keeps room for a blank marker (upstream END_FILE_MIN_BLANK_LENGTH). */
-export const END_FILE_MIN_BLANK_LENGTH = 8;
-export const RECORD_CRC_LENGTH = 4;
+export {
+  BLANK_MAGIC_CODE,
+  END_FILE_MIN_BLANK_LENGTH,
+  MESSAGE_MAGIC_CODE_V1,
+  MESSAGE_MAGIC_CODE_V2,
+  MIN_RECORD_LENGTH,
+  RECORD_CRC_LENGTH,
+} from "./record-layout.ts";
+
 /** PROPERTIES length is a Java short. */
 export const MAX_PROPERTIES_LENGTH = 32767;
 /** Longest topic (bytes) written with the V1 1-byte length; longer topics use V2. */
 export const TOPIC_MAX_LENGTH_V1 = 127;
 /** V2's 2-byte length. */
 export const TOPIC_MAX_LENGTH_V2 = 32767;
-/** Smallest possible record: IPv4 hosts, V1, empty body/topic/properties, plus the trailer (91 + 4). */
-export const MIN_RECORD_LENGTH = 95;
-
-const POS_MAGIC = 4;
-const POS_BODYCRC = 8;
-const POS_QUEUEID = 12;
-const POS_FLAG = 16;
-const POS_QUEUEOFFSET = 20;
-const POS_PHYSICALOFFSET = 28;
-const POS_SYSFLAG = 36;
-const POS_BORNTIMESTAMP = 40;
-const POS_BORNHOST = 48;
 const TWO_POW_32 = 4294967296;
 
 export function readLong(buf: Buffer, pos: number): number {
@@ -164,18 +172,21 @@ function putProperties(buf: Buffer, p: number, pairs: readonly string[], length:
   }
 }
 
+/** Writes the `n` bytes of `src` at `p` (host addresses: shorter than a call into TypedArray.set). */
+function putBytes(buf: Buffer, p: number, src: Uint8Array): void {
+  for (let i = 0; i < src.length; i++) buf[p + i] = src[i] as number;
+}
+
 /**
- * Writes one record of `totalSize` bytes at `pos` (the caller computed totalSize with calRecordLength).
- * The body is read once: its CRC is the BODYCRC field, and the record CRC is assembled from the CRC of
- * the bytes before the body, that body CRC, and the bytes after it (crc32.ts).
+ * Writes one record of `totalSize` bytes at `pos` (the caller computed totalSize with calRecordLength)
+ * except its two checksums, BODYCRC and the CRC trailer: sealRecord (record-seal.ts) fills those in
+ * from the bytes, before they are written anywhere.
  */
-export function encodeRecord(buf: Buffer, pos: number, totalSize: number, f: RecordFields): void {
+export function encodeUnsealedRecord(buf: Buffer, pos: number, totalSize: number, f: RecordFields): void {
   const v2 = f.topicLength > TOPIC_MAX_LENGTH_V1;
   const body = f.body;
-  const bodyCrcRaw = crc32(body);
   writeInt(buf, pos, totalSize);
   writeInt(buf, pos + POS_MAGIC, v2 ? MESSAGE_MAGIC_CODE_V2 : MESSAGE_MAGIC_CODE_V1);
-  writeInt(buf, pos + POS_BODYCRC, bodyCrcRaw & 0x7fffffff);
   writeInt(buf, pos + POS_QUEUEID, f.queueId);
   writeInt(buf, pos + POS_FLAG, f.flag);
   writeLong(buf, pos + POS_QUEUEOFFSET, f.queueOffset);
@@ -183,13 +194,13 @@ export function encodeRecord(buf: Buffer, pos: number, totalSize: number, f: Rec
   writeInt(buf, pos + POS_SYSFLAG, recordSysFlag(f.sysFlag, f.bornHost.length, f.storeHost.length));
   writeLong(buf, pos + POS_BORNTIMESTAMP, f.bornTimestamp);
   let p = pos + POS_BORNHOST;
-  buf.set(f.bornHost, p);
+  putBytes(buf, p, f.bornHost);
   p += f.bornHost.length;
   writeInt(buf, p, f.bornPort);
   p += 4;
   writeLong(buf, p, f.storeTimestamp);
   p += 8;
-  buf.set(f.storeHost, p);
+  putBytes(buf, p, f.storeHost);
   p += f.storeHost.length;
   writeInt(buf, p, f.storePort);
   p += 4;
@@ -199,10 +210,8 @@ export function encodeRecord(buf: Buffer, pos: number, totalSize: number, f: Rec
   p += 8;
   writeInt(buf, p, body.length);
   p += 4;
-  const headerCrc = crc32Range(buf, pos, p);
   buf.set(body, p);
   p += body.length;
-  const tailStart = p;
   if (v2) {
     buf[p] = f.topicLength >>> 8;
     buf[p + 1] = f.topicLength;
@@ -216,9 +225,12 @@ export function encodeRecord(buf: Buffer, pos: number, totalSize: number, f: Rec
   buf[p + 1] = f.propertiesLength;
   p += 2;
   putProperties(buf, p, f.propertyPairs, f.propertiesLength);
-  p += f.propertiesLength;
-  const crc = crc32Range(buf, tailStart, p, crc32Combine(headerCrc, bodyCrcRaw, body.length));
-  writeInt(buf, p, crc);
+}
+
+/** Writes one whole record of `totalSize` bytes at `pos`, checksums included. */
+export function encodeRecord(buf: Buffer, pos: number, totalSize: number, f: RecordFields): void {
+  encodeUnsealedRecord(buf, pos, totalSize, f);
+  sealRecord(buf, pos);
 }
 
 /** Writes a blank end-of-segment marker covering `remaining` bytes. */

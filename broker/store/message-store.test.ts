@@ -11,7 +11,7 @@ import {
   tempDir,
   testMessage,
 } from "../../test/fixtures/store-fixtures.ts";
-import { BrokerRole, type MessageStoreConfig } from "./config.ts";
+import { BrokerRole, HelperThreads, type MessageStoreConfig } from "./config.ts";
 import type { StoredMessage } from "./message-codec.ts";
 import { createMessageStore, type MessageStore } from "./message-store.ts";
 import { GetMessageStatus } from "./message-store-types.ts";
@@ -25,6 +25,7 @@ afterEach(async () => {
 async function open(
   overrides: Partial<MessageStoreConfig> = {},
   dir?: string,
+  helperThreads: HelperThreads = HelperThreads.AUTO,
 ): Promise<{ store: MessageStore; dir: string; cfg: MessageStoreConfig }> {
   let d = dir;
   if (d === undefined) {
@@ -33,7 +34,7 @@ async function open(
     d = t.dir;
   }
   const cfg = smallStoreConfig(d, overrides);
-  const store = await createMessageStore(cfg, { storeHost: STORE_HOST });
+  const store = await createMessageStore(cfg, { storeHost: STORE_HOST, helperThreads });
   cleanups.push(() => store.shutdown());
   return { store, dir: d, cfg };
 }
@@ -110,25 +111,28 @@ describe("MessageStore puts and reads", () => {
     expect(store.getMaxOffsetInQueue("TopicTest", 0)).toBe(0);
   });
 
-  it("keeps a given UNIQ_KEY, generates one otherwise, and finds messages by key and by UNIQ_KEY", async () => {
-    const { store } = await open();
-    const given = await store.putMessage(
-      testMessage({ id: 1, keys: "order-1 user-9", properties: { UNIQ_KEY: "MYKEY0001" } }),
-    );
-    expect(given.uniqKey).toBe("MYKEY0001");
-    const made = await store.putMessage(testMessage({ id: 2, keys: "order-2" }));
-    expect(made.uniqKey).toMatch(/^01[0-9A-F]{32}$/);
-    await store.putMessage(testMessage({ id: 3, topic: "Other", keys: "order-1" }));
-    const byKey = await store.queryMessageByKey("TopicTest", "user-9", 10, 0, Number.MAX_SAFE_INTEGER);
-    expect(byKey.map((m) => bodyId(m.body))).toEqual([1]);
-    const byKey2 = await store.queryMessageByKey("TopicTest", "order-1", 10, 0, Number.MAX_SAFE_INTEGER);
-    expect(byKey2.map((m) => bodyId(m.body))).toEqual([1]); // not the one in topic Other
-    expect(await store.queryMessageByKey("TopicTest", "order-", 10, 0, Number.MAX_SAFE_INTEGER)).toEqual([]);
-    expect(
-      bodyId((await store.queryMessageByUniqKey("TopicTest", made.uniqKey))?.body ?? new Uint8Array()),
-    ).toBe(2);
-    expect(await store.queryMessageByUniqKey("TopicTest", "nope")).toBeUndefined();
-  });
+  for (const threads of [HelperThreads.NEVER, HelperThreads.ALWAYS])
+    it(`keeps a given UNIQ_KEY, generates one otherwise, and finds messages by key and by UNIQ_KEY (helper threads ${threads})`, async () => {
+      const { store } = await open({}, undefined, threads);
+      const given = await store.putMessage(
+        testMessage({ id: 1, keys: "order-1 user-9", properties: { UNIQ_KEY: "MYKEY0001" } }),
+      );
+      expect(given.uniqKey).toBe("MYKEY0001");
+      const made = await store.putMessage(testMessage({ id: 2, keys: "order-2" }));
+      expect(made.uniqKey).toMatch(/^01[0-9A-F]{32}$/);
+      await store.putMessage(testMessage({ id: 3, topic: "Other", keys: "order-1" }));
+      const byKey = await store.queryMessageByKey("TopicTest", "user-9", 10, 0, Number.MAX_SAFE_INTEGER);
+      expect(byKey.map((m) => bodyId(m.body))).toEqual([1]);
+      const byKey2 = await store.queryMessageByKey("TopicTest", "order-1", 10, 0, Number.MAX_SAFE_INTEGER);
+      expect(byKey2.map((m) => bodyId(m.body))).toEqual([1]); // not the one in topic Other
+      expect(await store.queryMessageByKey("TopicTest", "order-", 10, 0, Number.MAX_SAFE_INTEGER)).toEqual(
+        [],
+      );
+      expect(
+        bodyId((await store.queryMessageByUniqKey("TopicTest", made.uniqKey))?.body ?? new Uint8Array()),
+      ).toBe(2);
+      expect(await store.queryMessageByUniqKey("TopicTest", "nope")).toBeUndefined();
+    });
 
   it("gives transaction half (PREPARED) messages no ConsumeQueue slot; COMMIT records take one", async () => {
     const { store } = await open({ messageIndexEnable: false });
@@ -147,31 +151,34 @@ describe("MessageStore puts and reads", () => {
     expect(bodyId((await store.lookMessageByOffset(half.commitLogOffset))?.body ?? new Uint8Array())).toBe(1);
   });
 
-  it("keeps queue offsets and contents across a clean restart", async () => {
-    const { store, dir } = await open();
-    await store.putMessages(
-      Array.from({ length: 30 }, (_, i) => testMessage({ id: i, queueId: i % 3, size: 3000, keys: `k${i}` })),
-    );
-    await store.shutdown();
-    const { store: again } = await open({}, dir);
-    expect(again.recoveryReport.cleanShutdown).toBe(true);
-    expect(again.recoveryReport.truncated).toBeUndefined();
-    expect(again.recoveryReport.checkpoint).toBe("valid");
-    // After a clean shutdown only the last segment is scanned.
-    expect(again.recoveryReport.scanFromOffset).toBe(
-      Math.floor(again.getMaxPhyOffset() / (64 * 1024)) * 64 * 1024,
-    );
-    const r = await again.putMessage(testMessage({ id: 30, queueId: 0 }));
-    expect(r.queueOffset).toBe(10);
-    expect((await queueContents(again, "TopicTest", 0)).map((m) => bodyId(m.body))).toEqual([
-      0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30,
-    ]);
-    expect(
-      (await again.queryMessageByKey("TopicTest", "k7", 5, 0, Number.MAX_SAFE_INTEGER)).map((m) =>
-        bodyId(m.body),
-      ),
-    ).toEqual([7]);
-  });
+  for (const threads of [HelperThreads.NEVER, HelperThreads.ALWAYS])
+    it(`keeps queue offsets and contents across a clean restart (helper threads ${threads})`, async () => {
+      const { store, dir } = await open({}, undefined, threads);
+      await store.putMessages(
+        Array.from({ length: 30 }, (_, i) =>
+          testMessage({ id: i, queueId: i % 3, size: 3000, keys: `k${i}` }),
+        ),
+      );
+      await store.shutdown();
+      const { store: again } = await open({}, dir, threads);
+      expect(again.recoveryReport.cleanShutdown).toBe(true);
+      expect(again.recoveryReport.truncated).toBeUndefined();
+      expect(again.recoveryReport.checkpoint).toBe("valid");
+      // After a clean shutdown only the last segment is scanned.
+      expect(again.recoveryReport.scanFromOffset).toBe(
+        Math.floor(again.getMaxPhyOffset() / (64 * 1024)) * 64 * 1024,
+      );
+      const r = await again.putMessage(testMessage({ id: 30, queueId: 0 }));
+      expect(r.queueOffset).toBe(10);
+      expect((await queueContents(again, "TopicTest", 0)).map((m) => bodyId(m.body))).toEqual([
+        0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30,
+      ]);
+      expect(
+        (await again.queryMessageByKey("TopicTest", "k7", 5, 0, Number.MAX_SAFE_INTEGER)).map((m) =>
+          bodyId(m.body),
+        ),
+      ).toEqual([7]);
+    });
 });
 
 describe("store lock", () => {

@@ -1,6 +1,7 @@
 // The store facade (upstream DefaultMessageStore): lock -> load -> recover -> start services, then puts,
 // reads, replication, retention and shutdown over the CommitLog, ConsumeQueues and Index.
 import * as fs from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { ErrorCode, RmqError } from "../../common/errors.ts";
 import { type Logger, silentLogger } from "../../common/logger.ts";
@@ -8,12 +9,19 @@ import { abortFileExists, createAbortFile, removeAbortFile } from "./abort-file.
 import { type CleanReport, CleanService, statfsUsedPercent } from "./clean-service.ts";
 import { AppendOutcome, CommitLog, type RawChunk } from "./commitlog.ts";
 import { CommitLogDispatcher } from "./commitlog-dispatcher.ts";
-import { BrokerRole, FlushDiskType, type MessageStoreConfig } from "./config.ts";
+import {
+  BrokerRole,
+  FlushDiskType,
+  HelperThreads,
+  type MessageStoreConfig,
+  MIN_CORES_FOR_HELPER_THREADS,
+} from "./config.ts";
 import { CQ_STORE_UNIT_SIZE, isBlankUnit, unitOffset, unitSize, unitTagsCode } from "./consume-queue.ts";
 import { ConsumeQueueStore } from "./consume-queue-store.ts";
 import type { Dispatcher } from "./dispatch.ts";
 import { type HostAddress, ipToBytes } from "./host-address.ts";
-import { createIndexService, type IndexService } from "./index/index-service.ts";
+import { type IndexService, openIndexService } from "./index/index-service.ts";
+import { ThreadedIndexService } from "./index/threaded-index-service.ts";
 import { type StoredMessage, viewToMessage, viewTopic } from "./message-codec.ts";
 import { MessageConst } from "./message-const.ts";
 import { OffsetMsgIdEncoder } from "./message-id.ts";
@@ -61,8 +69,24 @@ export interface MessageStoreOptions {
   diskUsedPercent?: (path: string) => Promise<number>;
   /** Positional IO used by the hot paths (tests wrap it to count or fail calls). */
   fileIo?: FileIo;
-  /** How the key Index is created when messageIndexEnable is on. */
+  /** How the key Index is created when messageIndexEnable is on (default: as helperThreads says). */
   createIndexService?: IndexServiceFactory;
+  /** When the CommitLog writer and the Index get threads of their own (default AUTO: once busy). */
+  helperThreads?: HelperThreads;
+}
+
+/**
+ * HelperThreads.AUTO: an Index with at least this many hash slots (a 4 MiB slot table, beyond the CPU
+ * caches: each key costs a cache miss, and every flush rewrites the table) gets a thread of its own.
+ * Smaller ones (tests, small brokers) stay in place and never pay for the thread's start-up.
+ */
+const INDEX_THREAD_MIN_HASH_SLOTS = 1_000_000;
+
+function indexFactory(mode: HelperThreads, maxHashSlotNum: number): IndexServiceFactory {
+  const threaded =
+    mode === HelperThreads.ALWAYS ||
+    (mode === HelperThreads.AUTO && maxHashSlotNum >= INDEX_THREAD_MIN_HASH_SLOTS);
+  return threaded ? (o) => ThreadedIndexService.open(o) : (o) => openIndexService(o);
 }
 
 export interface MessageStore {
@@ -159,11 +183,28 @@ export async function createMessageStore(
   const logger = opts.logger ?? silentLogger();
   const clock = opts.clock ?? Date.now;
   const io = opts.fileIo ?? nodeFileIo;
+  const helperThreads =
+    opts.helperThreads ??
+    (availableParallelism() >= MIN_CORES_FOR_HELPER_THREADS ? HelperThreads.AUTO : HelperThreads.NEVER);
   const root = config.storePathRootDir;
   await fs.promises.mkdir(root, { recursive: true });
   const lock = await acquireStoreLock(root);
   const cleanups: Array<() => Promise<void>> = [() => lock.release()];
   try {
+    // The Index opens (its thread starts) while the rest loads.
+    let indexOpening: Promise<IndexService> | undefined;
+    if (config.messageIndexEnable) {
+      const factory = opts.createIndexService ?? indexFactory(helperThreads, config.maxHashSlotNum);
+      const opening = factory({
+        dir: join(root, "index"),
+        maxHashSlotNum: config.maxHashSlotNum,
+        maxIndexNum: config.maxIndexNum,
+        logger,
+      });
+      opening.catch(() => {}); // awaited below; a failure before that is handled by the cleanup
+      cleanups.push(async () => (await opening).close());
+      indexOpening = opening;
+    }
     const cleanShutdown = !abortFileExists(root);
     const { checkpoint, state: checkpointState } = await StoreCheckpoint.open(join(root, "checkpoint"), io);
     cleanups.push(() => checkpoint.close());
@@ -177,11 +218,12 @@ export async function createMessageStore(
       flushCommitLogLeastPages: config.flushCommitLogLeastPages,
       flushCommitLogThoroughInterval: config.flushCommitLogThoroughInterval,
       io,
+      writerThread: helperThreads,
       logger,
       clock,
       onConfirmed: (records, end) => dispatcher?.dispatchBatch(records, end),
     });
-    cleanups.push(() => commitLog.files.closeAll());
+    cleanups.push(() => commitLog.abandon());
     const consumeQueues = await ConsumeQueueStore.load(
       join(root, "consumequeue"),
       config.mappedFileSizeConsumeQueue,
@@ -189,18 +231,7 @@ export async function createMessageStore(
       logger,
     );
     cleanups.push(() => consumeQueues.close());
-    let index: IndexService | undefined;
-    if (config.messageIndexEnable) {
-      const factory = opts.createIndexService ?? createIndexService;
-      index = await factory({
-        dir: join(root, "index"),
-        maxHashSlotNum: config.maxHashSlotNum,
-        maxIndexNum: config.maxIndexNum,
-        logger,
-      });
-      const opened = index;
-      cleanups.push(() => opened.close());
-    }
+    const index = await indexOpening;
     dispatcher = new CommitLogDispatcher(consumeQueues, index);
     const report = await recoverStore({
       commitLog,
@@ -405,15 +436,15 @@ class DefaultMessageStore implements MessageStore {
     }
   }
 
-  /** Synchronous: assigns the queue offset and appends the record to the pending batch. */
-  private append(r: PutRecord): void {
+  /** Synchronous: assigns the queue offset and appends the record (stored at `now`) to the pending batch. */
+  private append(r: PutRecord, now: number): void {
     const slot = takesQueueSlot(r.sysFlag);
     let offsets: Map<number, number> | undefined;
     if (slot) {
       offsets = this.queueOffsets(r.topic);
       r.queueOffset = offsets.get(r.queueId) ?? 0;
     }
-    this.commitLog.appendRecord(r);
+    this.commitLog.appendRecord(r, now);
     if (offsets !== undefined) offsets.set(r.queueId, r.queueOffset + 1);
   }
 
@@ -421,8 +452,9 @@ class DefaultMessageStore implements MessageStore {
     let r: PutRecord;
     try {
       this.checkWritable(false);
-      r = prepareMessage(msg, this.putContext, this.clock());
-      this.append(r);
+      const now = this.clock();
+      r = prepareMessage(msg, this.putContext, now);
+      this.append(r, now);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -442,7 +474,7 @@ class DefaultMessageStore implements MessageStore {
       records = msgs.map((m) => prepareMessage(m, this.putContext, now));
       for (const r of records) {
         if (r.waitFlush) waitFlush = true;
-        this.append(r);
+        this.append(r, now);
       }
     } catch (e) {
       return Promise.reject(e);

@@ -72,6 +72,8 @@ export function checkTopic(topic: string): number {
  */
 interface PropertyScan {
   pairs: string[];
+  /** Entries of `pairs` filled so far. */
+  count: number;
   bytes: number;
   uniqKey: string | undefined;
   tags: string | undefined;
@@ -81,6 +83,7 @@ interface PropertyScan {
 
 const scan: PropertyScan = {
   pairs: [],
+  count: 0,
   bytes: 0,
   uniqKey: undefined,
   tags: undefined,
@@ -91,6 +94,7 @@ const scan: PropertyScan = {
 function startScan(pairs: string[]): PropertyScan {
   const sc = scan;
   sc.pairs = pairs;
+  sc.count = 0;
   sc.bytes = 0;
   sc.uniqKey = undefined;
   sc.tags = undefined;
@@ -117,7 +121,8 @@ function scanProperty(this: PropertyScan, value: string, name: string): void {
     v = storedText(v);
     vl = Buffer.byteLength(v, "utf8");
   }
-  this.pairs.push(k, v);
+  this.pairs[this.count++] = k;
+  this.pairs[this.count++] = v;
   this.bytes += kl + vl + 2;
   // Names that matter here are ASCII, so they are compared as given.
   if (k === MessageConst.PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX) this.uniqKey = v;
@@ -145,15 +150,18 @@ export function prepareMessage(msg: MessageInput, ctx: PutContext, now: number):
       `body is ${body.length} bytes, maxMessageSize is ${ctx.maxMessageSize}`,
     );
   }
-  const pairs: string[] = [];
+  // Sized up front (room for UNIQ_KEY too): no growth as it fills.
+  const pairs = new Array<string>(2 * msg.properties.size + 2);
   const sc = startScan(pairs);
   msg.properties.forEach(scanProperty, sc);
   let uniqKey = sc.uniqKey;
   if (uniqKey === undefined || uniqKey.length === 0) {
     uniqKey = createUniqKey(now);
-    pairs.push(MessageConst.PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX, uniqKey);
+    pairs[sc.count++] = MessageConst.PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX;
+    pairs[sc.count++] = uniqKey;
     sc.bytes += MessageConst.PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX.length + uniqKey.length + 2;
   }
+  pairs.length = sc.count;
   const propertiesLength = sc.bytes;
   if (propertiesLength > MAX_PROPERTIES_LENGTH) {
     throw new RmqError(

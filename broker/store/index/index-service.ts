@@ -24,11 +24,9 @@ import {
   type IndexFileFlushJob,
   indexFileName,
   indexKeyHash,
-  indexKeyHashOf,
-  javaStringHashCode,
-  javaStringHashCodeFrom,
   parseIndexFileName,
 } from "./index-file.ts";
+import { type IndexedRecord, IndexKeyHasher, NumberList, PACKED_RECORD_HEADER } from "./index-keys.ts";
 import { DEFAULT_MAX_CACHED_PAGES, PageCache } from "./page-cache.ts";
 
 export interface IndexService extends Dispatcher {
@@ -62,15 +60,8 @@ export interface IndexServiceOptions {
   logger?: Logger;
 }
 
-/** Upstream MessageSysFlag: transaction type bits 2-3; both set = ROLLBACK. */
-const TRANSACTION_TYPE_MASK = 0x0c;
-const TRANSACTION_ROLLBACK_TYPE = 0x0c;
 /** A flush starts on its own once this share of the cache's page limit is dirty. */
 const PRESSURE_FLUSH_DIRTY_SHARE = 7 / 8;
-/** Upstream MessageConst.KEY_SEPARATOR (" "). */
-const KEY_SEPARATOR_CODE = 0x20;
-/** Between the topic and the key in an indexed key. */
-const TOPIC_KEY_SEPARATOR = "#";
 
 export interface IndexServiceStats {
   files: number;
@@ -101,8 +92,8 @@ export class DefaultIndexService implements IndexService {
   private truncating = false;
   private closed = false;
   private pressureFlushScheduled = false;
-  private lastTopic: string | undefined;
-  private lastTopicPrefixHash = 0;
+  private readonly hasher = new IndexKeyHasher();
+  private readonly hashes = new NumberList();
 
   constructor(opts: IndexServiceOptions) {
     if (!Number.isInteger(opts.maxHashSlotNum) || opts.maxHashSlotNum < 1) {
@@ -238,39 +229,49 @@ export class DefaultIndexService implements IndexService {
     this.relieveMemoryPressure();
   }
 
-  private indexRecord(req: DispatchRequest): void {
-    if (req.commitLogOffset < this.dispatchedEnd) return; // already indexed (re-dispatch after recovery)
-    if ((req.sysFlag & TRANSACTION_TYPE_MASK) !== TRANSACTION_ROLLBACK_TYPE) {
-      const uniqKey = req.uniqKey;
-      const keys = req.keys;
-      const hasUniq = uniqKey !== undefined && uniqKey.length > 0;
-      const hasKeys = keys !== undefined && keys.length > 0;
-      if (hasUniq || hasKeys) {
-        // Keys are `${topic}#${key}`; their hash is computed without building that string.
-        const prefix = this.topicPrefixHash(req.topic);
-        if (hasUniq) this.putKey(req, indexKeyHashOf(prefix, uniqKey, 0, uniqKey.length));
-        if (hasKeys) {
-          // Each non-empty token between KEY_SEPARATORs is a key.
-          let from = 0;
-          for (let i = 0; i <= keys.length; i++) {
-            if (i === keys.length || keys.charCodeAt(i) === KEY_SEPARATOR_CODE) {
-              if (i > from) this.putKey(req, indexKeyHashOf(prefix, keys, from, i));
-              from = i + 1;
-            }
-          }
-        }
-      }
+  /**
+   * Records packed by IndexKeyHasher.pack (an Index on another thread gets its records this way), the
+   * first `length` numbers of `packed`: the same as dispatchBatch on those records.
+   */
+  dispatchPacked(packed: ArrayLike<number>, length: number): void {
+    this.checkDispatchable();
+    let i = 0;
+    while (i < length) {
+      const count = packed[i + 3] as number;
+      const from = i + PACKED_RECORD_HEADER;
+      this.indexHashes(
+        packed[i] as number,
+        packed[i + 1] as number,
+        packed[i + 2] as number,
+        packed,
+        from,
+        from + count,
+      );
+      i = from + count;
     }
-    this.dispatchedEnd = req.commitLogOffset + req.size;
+    this.relieveMemoryPressure();
   }
 
-  /** Java hash of `${topic}#`, remembered for the last topic seen. */
-  private topicPrefixHash(topic: string): number {
-    if (topic !== this.lastTopic) {
-      this.lastTopic = topic;
-      this.lastTopicPrefixHash = javaStringHashCodeFrom(javaStringHashCode(topic), TOPIC_KEY_SEPARATOR, 0, 1);
-    }
-    return this.lastTopicPrefixHash;
+  private indexRecord(req: IndexedRecord): void {
+    if (req.commitLogOffset < this.dispatchedEnd) return; // already indexed (re-dispatch after recovery)
+    const hashes = this.hashes;
+    hashes.length = 0;
+    this.hasher.collect(req, hashes);
+    this.indexHashes(req.commitLogOffset, req.size, req.storeTimestamp, hashes.data, 0, hashes.length);
+  }
+
+  /** Indexes the record at `offset` under the key hashes `hashes[from, to)`. */
+  private indexHashes(
+    offset: number,
+    size: number,
+    storeTimestamp: number,
+    hashes: ArrayLike<number>,
+    from: number,
+    to: number,
+  ): void {
+    if (offset < this.dispatchedEnd) return; // already indexed (re-dispatch after recovery)
+    for (let k = from; k < to; k++) this.putKey(offset, storeTimestamp, hashes[k] as number);
+    this.dispatchedEnd = offset + size;
   }
 
   private relieveMemoryPressure(): void {
@@ -294,11 +295,11 @@ export class DefaultIndexService implements IndexService {
     }
   }
 
-  private putKey(req: DispatchRequest, hash: number): void {
+  private putKey(offset: number, storeTimestamp: number, hash: number): void {
     let file = this.files.at(-1);
-    if (file === undefined || !file.put(hash, req.commitLogOffset, req.storeTimestamp)) {
-      file = this.roll(req.commitLogOffset);
-      file.put(hash, req.commitLogOffset, req.storeTimestamp);
+    if (file === undefined || !file.put(hash, offset, storeTimestamp)) {
+      file = this.roll(offset);
+      file.put(hash, offset, storeTimestamp);
     }
   }
 
