@@ -279,6 +279,9 @@ export const BROKER_CONFIG_SCHEMA = {
   transactionCheckInterval: def.long(30_000, { ...POSITIVE, status: "used" }),
   transactionCheckMax: def.int(15, { ...POSITIVE, status: "used" }),
   rejectTransactionMessage: def.bool(false, { status: "used" }),
+  // ---- lite topics
+  /** Lite topics (LMQ ConsumeQueues) the broker keeps at most; a send to a new one beyond is LITE_TOPIC_QUOTA_EXCEEDED. */
+  maxLmqConsumeQueueNum: def.int(20_000, { ...POSITIVE, status: "used" }),
   // ---- message types, filters, misc features
   enableTopicMessageTypeCheck: def.bool(true, {
     status: "used",

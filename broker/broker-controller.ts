@@ -150,6 +150,7 @@ export async function createBrokerController(o: BrokerControllerOptions): Promis
         enablePropertyFilter: config.enablePropertyFilter,
         rejectTransactionMessage: config.rejectTransactionMessage,
         recallMessageEnable: config.recallMessageEnable,
+        maxLmqConsumeQueueNum: config.maxLmqConsumeQueueNum,
         transaction: {
           transactionTimeOut: config.transactionTimeOut,
           transactionCheckInterval: config.transactionCheckInterval,

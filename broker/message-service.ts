@@ -64,7 +64,12 @@ export interface BrokerMessageServiceConfig {
   rejectTransactionMessage?: boolean;
   /** RecallMessage allowed (upstream recallMessageEnable, false: refused with FORBIDDEN). */
   recallMessageEnable?: boolean;
+  /** Lite topics (LMQ ConsumeQueues) this broker keeps at most (upstream maxLmqConsumeQueueNum, 20000). */
+  maxLmqConsumeQueueNum?: number;
 }
+
+/** Upstream MessageStoreConfig maxLmqConsumeQueueNum. */
+export const DEFAULT_MAX_LMQ_CONSUME_QUEUE_NUM = 20_000;
 
 /** Upstream BrokerConfig defaults of the transaction keys. */
 export const DEFAULT_TRANSACTION_CONFIG: TransactionConfig = {
@@ -310,7 +315,14 @@ class DefaultBrokerMessageService implements BrokerMessageService {
         ErrorCode.MessagePropertyConflictWithType,
         `topic ${JSON.stringify(tc.topicName)} is not a LITE topic: a message with lite topic ${JSON.stringify(lite)} cannot go there`,
       );
-    return { ...input, topic: lmqName(tc.topicName, lite), queueId: 0 };
+    const lmq = lmqName(tc.topicName, lite);
+    const max = this.o.config.maxLmqConsumeQueueNum ?? DEFAULT_MAX_LMQ_CONSUME_QUEUE_NUM;
+    if (!this.o.store.hasConsumeQueue(lmq, 0) && this.o.store.lmqConsumeQueueCount() >= max)
+      throw new RmqError(
+        ErrorCode.LiteTopicQuotaExceeded,
+        `broker ${this.brokerName} keeps ${max} lite topics already (maxLmqConsumeQueueNum); lite topic ${JSON.stringify(lite)} is refused`,
+      );
+    return { ...input, topic: lmq, queueId: 0 };
   }
 
   async sendMessages(request: SendRequest): Promise<SendResult[]> {

@@ -59,6 +59,7 @@ export const ErrorCode = {
   IllegalLiteTopic: "ILLEGAL_LITE_TOPIC",
   IllegalOffset: "ILLEGAL_OFFSET",
   LiteSubscriptionQuotaExceeded: "LITE_SUBSCRIPTION_QUOTA_EXCEEDED",
+  LiteTopicQuotaExceeded: "LITE_TOPIC_QUOTA_EXCEEDED",
   UnrecognizedClientType: "UNRECOGNIZED_CLIENT_TYPE",
   Forbidden: "FORBIDDEN",
   Unauthorized: "UNAUTHORIZED",

@@ -63,6 +63,7 @@ export const ERROR_CODE_TO_V2: Readonly<Record<ErrorCode, Code>> = Object.freeze
   [ErrorCode.IllegalLiteTopic]: Code.ILLEGAL_LITE_TOPIC,
   [ErrorCode.IllegalOffset]: Code.ILLEGAL_OFFSET,
   [ErrorCode.LiteSubscriptionQuotaExceeded]: Code.LITE_SUBSCRIPTION_QUOTA_EXCEEDED,
+  [ErrorCode.LiteTopicQuotaExceeded]: Code.LITE_TOPIC_QUOTA_EXCEEDED,
   [ErrorCode.UnrecognizedClientType]: Code.UNRECOGNIZED_CLIENT_TYPE,
   [ErrorCode.Forbidden]: Code.FORBIDDEN,
   [ErrorCode.Unauthorized]: Code.UNAUTHORIZED,

@@ -337,3 +337,33 @@ describe("consumerOrderInfo.json", () => {
     }
   });
 });
+
+describe("lite topic quota", () => {
+  it("a new lite topic beyond maxLmqConsumeQueueNum is refused; existing ones keep working, also after a restart", async () => {
+    const t = tempDir("lite-quota");
+    cleanups.push(t.remove);
+    const open = () => openTestBroker(t.dir, { config: { maxLmqConsumeQueueNum: 2 } });
+    let b = await open();
+    await b.topics.createOrUpdate({
+      topicName: "LiteQ",
+      readQueueNums: 1,
+      writeQueueNums: 1,
+      attributes: { "message.type": "LITE" },
+    });
+    const send = (lite: string) =>
+      b.service.sendMessages({
+        topic: "LiteQ",
+        messages: [{ body: Buffer.from(lite), properties: { __LITE_TOPIC: lite } }],
+      });
+    await send("a");
+    await send("b");
+    await expect(send("c")).rejects.toMatchObject({ code: ErrorCode.LiteTopicQuotaExceeded });
+    await send("a");
+    await b.close();
+    b = await open();
+    cleanups.push(() => b.close());
+    await expect(send("c")).rejects.toMatchObject({ code: ErrorCode.LiteTopicQuotaExceeded });
+    await send("b");
+    expect(b.store.getMaxOffsetInQueue("%LMQ%$LiteQ$a", 0)).toBe(2);
+  });
+});

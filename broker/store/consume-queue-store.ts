@@ -10,12 +10,16 @@ import { MappedFileQueue } from "./mapped-file-queue.ts";
 import { takesQueueSlot } from "./message-sysflag.ts";
 import { type FileIo, syncDirectory } from "./store-io.ts";
 
+/** Topics of light message queues (upstream MixAll.LMQ_PREFIX). */
+const LMQ_TOPIC_PREFIX = "%LMQ%";
+
 export class ConsumeQueueStore implements Dispatcher {
   readonly root: string;
   private readonly fileSize: number;
   private readonly io: FileIo;
   private readonly logger: Logger;
   private readonly queues = new Map<string, Map<number, ConsumeQueue>>();
+  private lmqQueues = 0;
   private chain: Promise<unknown> = Promise.resolve();
 
   private constructor(root: string, fileSize: number, io: FileIo, logger: Logger) {
@@ -46,7 +50,13 @@ export class ConsumeQueueStore implements Dispatcher {
       m = new Map();
       this.queues.set(cq.topic, m);
     }
+    if (!m.has(cq.queueId) && cq.topic.startsWith(LMQ_TOPIC_PREFIX)) this.lmqQueues++;
     m.set(cq.queueId, cq);
+  }
+
+  /** ConsumeQueues of light message queues (`%LMQ%` topics: lite topics), bounded by maxLmqConsumeQueueNum upstream. */
+  get lmqCount(): number {
+    return this.lmqQueues;
   }
 
   find(topic: string, queueId: number): ConsumeQueue | undefined {

@@ -117,6 +117,10 @@ export interface MessageStore {
   getMinOffsetInQueue(topic: string, queueId: number): number;
   /** Next logical offset of the queue (one past the last visible message). */
   getMaxOffsetInQueue(topic: string, queueId: number): number;
+  /** True when `topic`/`queueId` has a ConsumeQueue (it has held a message). */
+  hasConsumeQueue(topic: string, queueId: number): boolean;
+  /** ConsumeQueues of `%LMQ%` topics (lite topics). */
+  lmqConsumeQueueCount(): number;
   getMinPhyOffset(): number;
   /** End of the CommitLog bytes written to the files. */
   getMaxPhyOffset(): number;
@@ -503,6 +507,14 @@ class DefaultMessageStore implements MessageStore {
 
   getMaxOffsetInQueue(topic: string, queueId: number): number {
     return this.consumeQueues.find(topic, queueId)?.maxLogicOffset ?? 0;
+  }
+
+  hasConsumeQueue(topic: string, queueId: number): boolean {
+    return this.consumeQueues.find(topic, queueId) !== undefined;
+  }
+
+  lmqConsumeQueueCount(): number {
+    return this.consumeQueues.lmqCount;
   }
 
   getMinPhyOffset(): number {
