@@ -4,7 +4,12 @@
 // or over RPC) can wrap it directly.
 
 import { ErrorCode, isRmqError, RmqError } from "../common/errors.ts";
-import { lmqName, PROPERTY_LITE_TOPIC, validateLiteTopic } from "../common/lite-topic.ts";
+import {
+  type LiteOffsetPosition,
+  lmqName,
+  PROPERTY_LITE_TOPIC,
+  validateLiteTopic,
+} from "../common/lite-topic.ts";
 import { type Logger, silentLogger } from "../common/logger.ts";
 import { isRetryTopic, validateSendTopic } from "../common/topic-validator.ts";
 import type { ConsumerOffsetManager } from "./metadata/consumer-offset-manager.ts";
@@ -35,6 +40,7 @@ import { isTransactionPrepared, toHalfMessage } from "./transaction/half-message
 import { TransactionProperty } from "./transaction/transaction-properties.ts";
 import {
   createTransactionService,
+  DEFAULT_TRANSACTION_CONFIG,
   type EndTransactionRequest,
   type TransactionCheckRequest,
   type TransactionConfig,
@@ -70,14 +76,6 @@ export interface BrokerMessageServiceConfig {
 
 /** Upstream MessageStoreConfig maxLmqConsumeQueueNum. */
 export const DEFAULT_MAX_LMQ_CONSUME_QUEUE_NUM = 20_000;
-
-/** Upstream BrokerConfig defaults of the transaction keys. */
-export const DEFAULT_TRANSACTION_CONFIG: TransactionConfig = {
-  transactionTimeOut: 6000,
-  transactionCheckInterval: 30_000,
-  transactionCheckMax: 15,
-  fileReservedTime: 72,
-};
 
 export interface SendMessageInput {
   /** Body bytes (kept as a view, not copied). */
@@ -212,13 +210,6 @@ export interface BrokerMessageService {
   shutdown(): Promise<void>;
 }
 
-/** Where a lite subscription starts (the v2 OffsetOption kinds that move the offset). */
-export type LiteOffsetPosition =
-  | { kind: "MIN" }
-  | { kind: "MAX" }
-  | { kind: "OFFSET"; value: number }
-  | { kind: "TAIL_N"; value: number };
-
 /** How the send path stored a message. */
 const MessageKind = { NORMAL: 0, HALF: 1, TIMER: 2 } as const;
 type MessageKind = (typeof MessageKind)[keyof typeof MessageKind];
@@ -345,8 +336,9 @@ class DefaultBrokerMessageService implements BrokerMessageService {
     }
     const queueId = this.chooseQueue(tc, request.queueId);
     const now = this.clock();
-    const kinds: MessageKind[] = new Array(n).fill(MessageKind.NORMAL);
-    const recallHandles: Array<string | undefined> = new Array(n);
+    // Only batches holding half or timer messages need these (most sends hold neither).
+    let kinds: MessageKind[] | undefined;
+    let recallHandles: Array<string | undefined> | undefined;
     const inputs: MessageInput[] = request.messages.map((m, i) => {
       if (m.body.length === 0)
         throw new RmqError(ErrorCode.MessageBodyEmpty, `message ${i} has an empty body`);
@@ -377,6 +369,7 @@ class DefaultBrokerMessageService implements BrokerMessageService {
         // gRPC producers have no group of their own; the topic stands in for it (upstream proxy).
         if (!props.has(TransactionProperty.PRODUCER_GROUP))
           props.set(TransactionProperty.PRODUCER_GROUP, tc.topicName);
+        kinds ??= new Array(n).fill(MessageKind.NORMAL);
         kinds[i] = MessageKind.HALF;
         return toHalfMessage(input);
       }
@@ -390,6 +383,8 @@ class DefaultBrokerMessageService implements BrokerMessageService {
       } else {
         const t = timer.transform(input);
         if (t !== undefined) {
+          kinds ??= new Array(n).fill(MessageKind.NORMAL);
+          recallHandles ??= new Array(n);
           kinds[i] = MessageKind.TIMER;
           recallHandles[i] = t.recallHandle;
           return t.message;
@@ -410,8 +405,9 @@ class DefaultBrokerMessageService implements BrokerMessageService {
         queueOffset: r.queueOffset,
         commitLogOffset: r.commitLogOffset,
       };
-      if (kinds[i] === MessageKind.HALF) result.transactionId = this.transactions.transactionIdOf(r);
-      else if (kinds[i] === MessageKind.TIMER) result.recallHandle = recallHandles[i];
+      const kind = kinds?.[i];
+      if (kind === MessageKind.HALF) result.transactionId = this.transactions.transactionIdOf(r);
+      else if (kind === MessageKind.TIMER) result.recallHandle = recallHandles?.[i];
       return result;
     });
   }

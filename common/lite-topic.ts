@@ -30,6 +30,13 @@ export function validateLiteTopic(name: string, maxLength: number = MAX_LITE_TOP
     );
 }
 
+/** Where a new lite subscription starts (the v2 OffsetOption kinds that move the offset). */
+export type LiteOffsetPosition =
+  | { kind: "MIN" }
+  | { kind: "MAX" }
+  | { kind: "OFFSET"; value: number }
+  | { kind: "TAIL_N"; value: number };
+
 /** The internal topic holding the messages of lite topic `lite` of `parent`. */
 export function lmqName(parent: string, lite: string): string {
   return `${LMQ_PREFIX}${parent}${SEPARATOR}${lite}`;

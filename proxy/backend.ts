@@ -13,6 +13,7 @@
 // that is not an RmqError is reported to clients as INTERNAL_SERVER_ERROR.
 
 import type { ErrorCode } from "../common/errors.ts";
+import type { LiteOffsetPosition } from "../common/lite-topic.ts";
 
 /** Upstream TopicMessageType: what a topic accepts (topic attribute `message.type`). */
 export const TopicMessageType = {
@@ -233,13 +234,6 @@ export interface ChangeInvisibleTimeRequest {
   /** A lite consumer pauses the message: its next delivery does not count as another attempt. */
   suspend?: boolean;
 }
-
-/** Where a new lite subscription starts (the OffsetOption kinds that move the offset). */
-export type LiteOffsetPosition =
-  | { kind: "MIN" }
-  | { kind: "MAX" }
-  | { kind: "OFFSET"; value: number }
-  | { kind: "TAIL_N"; value: number };
 
 export interface ResetLiteOffsetRequest {
   group: string;

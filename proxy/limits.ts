@@ -2,6 +2,7 @@
 // (apache/rocketmq ProxyConfig unless said otherwise). createProxyServer takes a partial override.
 
 import { ErrorCode, RmqError } from "../common/errors.ts";
+import { MAX_LITE_TOPIC_LENGTH } from "../common/lite-topic.ts";
 import {
   DEFAULT_MAX_MESSAGE_BODY_SIZE,
   MAX_MESSAGE_GROUP_SIZE,
@@ -42,7 +43,7 @@ export const DEFAULT_MAX_DELAY_MS = 72 * HOUR;
 /** Lite topics one lite push consumer may listen to per parent topic (advertised as lite_subscription_quota; the SDKs default to 100). */
 export const DEFAULT_LITE_SUBSCRIPTION_QUOTA = 1000;
 /** Longest lite topic name (advertised as max_lite_topic_size; the SDKs' default, 64). */
-export const DEFAULT_MAX_LITE_TOPIC_SIZE = 64;
+export const DEFAULT_MAX_LITE_TOPIC_SIZE = MAX_LITE_TOPIC_LENGTH;
 /** maxTransactionRecoverySecond (1 h): a longer orphaned_transaction_recovery_duration is BAD_REQUEST. */
 export const DEFAULT_MAX_TRANSACTION_RECOVERY_MS = HOUR;
 

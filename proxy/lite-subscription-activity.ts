@@ -6,7 +6,7 @@
 import { create } from "@bufbuild/protobuf";
 import { ErrorCode, RmqError } from "../common/errors.ts";
 import { validateClientGroup } from "../common/group-validator.ts";
-import { validateLiteTopic } from "../common/lite-topic.ts";
+import { type LiteOffsetPosition, validateLiteTopic } from "../common/lite-topic.ts";
 import { validateClientTopic } from "../common/topic-validator.ts";
 import {
   OffsetOption_Policy,
@@ -17,7 +17,7 @@ import {
   type SyncLiteSubscriptionResponse,
   SyncLiteSubscriptionResponseSchema,
 } from "../proto/gen/apache/rocketmq/v2/service_pb.ts";
-import { type LiteOffsetPosition, TopicMessageType } from "./backend.ts";
+import { TopicMessageType } from "./backend.ts";
 import type { CallContext } from "./context.ts";
 import type { ProxyDeps } from "./deps.ts";
 import { LiteSubscriptionAction } from "./lite-subscriptions.ts";

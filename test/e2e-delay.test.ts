@@ -15,15 +15,14 @@ import {
   type LocalProcess,
   quietSdkLogger,
   receiveUntil,
+  SDK_STREAM_SETTLE_MS,
   SdkClients,
   startRmqLocal,
   writeProperties,
-  writeStoreConfig,
+  writeTypedTopics,
 } from "./fixtures/e2e-local.ts";
 
 const TOPIC = "delay-topic";
-/** Time for the SDK's half-closed Telemetry streams to complete before the server is stopped. */
-const SDK_STREAM_SETTLE_MS = 500;
 const sdkErrors: unknown[][] = [];
 const logger = quietSdkLogger(sdkErrors);
 let dir: string;
@@ -35,18 +34,7 @@ const clients = new SdkClients();
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "e2e-delay-"));
   storeDir = join(dir, "store");
-  writeStoreConfig(storeDir, "topics.json", {
-    topicConfigTable: {
-      [TOPIC]: {
-        topicName: TOPIC,
-        readQueueNums: 2,
-        writeQueueNums: 2,
-        perm: 6,
-        attributes: { "message.type": "DELAY" },
-      },
-    },
-    dataVersion: { stateVersion: 0, timestamp: Date.now(), counter: 1 },
-  });
+  writeTypedTopics(storeDir, [{ name: TOPIC, queues: 2, type: "DELAY" }]);
   confFile = join(dir, "broker.conf");
   writeProperties(confFile, { ...E2E_BROKER_CONF, recallMessageEnable: "true" });
   rmq = await startRmqLocal({ storeDir, confFile });

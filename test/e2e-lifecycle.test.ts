@@ -16,6 +16,7 @@ import {
   type LocalProcess,
   quietSdkLogger,
   receiveUntil,
+  SDK_STREAM_SETTLE_MS,
   SdkClients,
   startRmqLocal,
   writeProperties,
@@ -28,8 +29,6 @@ const SENT = 30;
 const ACKED = 15;
 /** A SIGTERM'd process must be gone well before its 30 s shutdown grace and the 15 s poll it holds. */
 const PROMPT_EXIT_MS = 10_000;
-/** Time for the SDK's half-closed Telemetry streams to complete before the server is killed. */
-const SDK_STREAM_SETTLE_MS = 500;
 
 const sdkErrors: unknown[][] = [];
 const logger = quietSdkLogger(sdkErrors);

@@ -32,6 +32,7 @@ import {
   waitFor,
   writeProperties,
   writeStoreConfig,
+  writeTypedTopics,
 } from "./fixtures/e2e-local.ts";
 
 const FIFO_TOPIC = "fifo-topic";
@@ -46,16 +47,6 @@ const logger = quietSdkLogger(sdkErrors);
 let dir: string;
 let rmq: LocalProcess;
 const clients = new SdkClients();
-
-function topicEntry(name: string, queues: number, type: string) {
-  return {
-    topicName: name,
-    readQueueNums: queues,
-    writeQueueNums: queues,
-    perm: 6,
-    attributes: { "message.type": type },
-  };
-}
 
 function fifoGroup(name: string, retryMaxTimes: number, backoffMs: number) {
   return {
@@ -73,15 +64,12 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "e2e-types-"));
   const storeDir = join(dir, "store");
   const dataVersion = { stateVersion: 0, timestamp: Date.now(), counter: 1 };
-  writeStoreConfig(storeDir, "topics.json", {
-    topicConfigTable: {
-      [FIFO_TOPIC]: topicEntry(FIFO_TOPIC, 4, "FIFO"),
-      [NORMAL_TOPIC]: topicEntry(NORMAL_TOPIC, 2, "NORMAL"),
-      [PRIORITY_TOPIC]: topicEntry(PRIORITY_TOPIC, 8, "PRIORITY"),
-      [LITE_TOPIC]: topicEntry(LITE_TOPIC, 4, "LITE"),
-    },
-    dataVersion,
-  });
+  writeTypedTopics(storeDir, [
+    { name: FIFO_TOPIC, queues: 4, type: "FIFO" },
+    { name: NORMAL_TOPIC, queues: 2, type: "NORMAL" },
+    { name: PRIORITY_TOPIC, queues: 8, type: "PRIORITY" },
+    { name: LITE_TOPIC, queues: 4, type: "LITE" },
+  ]);
   writeStoreConfig(storeDir, "subscriptionGroup.json", {
     subscriptionGroupTable: {
       [FIFO_GROUP]: fifoGroup(FIFO_GROUP, 16, 100),

@@ -18,16 +18,15 @@ import {
   type LocalProcess,
   quietSdkLogger,
   receiveUntil,
+  SDK_STREAM_SETTLE_MS,
   SdkClients,
   startRmqLocal,
   waitFor,
   writeProperties,
-  writeStoreConfig,
+  writeTypedTopics,
 } from "./fixtures/e2e-local.ts";
 
 const TOPIC = "tx-topic";
-/** Time for the SDK's half-closed Telemetry streams to complete before the server is killed. */
-const SDK_STREAM_SETTLE_MS = 500;
 const sdkErrors: unknown[][] = [];
 const logger = quietSdkLogger(sdkErrors);
 let dir: string;
@@ -49,18 +48,7 @@ const checker = {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "e2e-tx-"));
   storeDir = join(dir, "store");
-  writeStoreConfig(storeDir, "topics.json", {
-    topicConfigTable: {
-      [TOPIC]: {
-        topicName: TOPIC,
-        readQueueNums: 2,
-        writeQueueNums: 2,
-        perm: 6,
-        attributes: { "message.type": "TRANSACTION" },
-      },
-    },
-    dataVersion: { stateVersion: 0, timestamp: Date.now(), counter: 1 },
-  });
+  writeTypedTopics(storeDir, [{ name: TOPIC, queues: 2, type: "TRANSACTION" }]);
   confFile = join(dir, "broker.conf");
   writeProperties(confFile, {
     ...E2E_BROKER_CONF,

@@ -87,7 +87,7 @@ import {
   TIMER_TOPIC,
   TimerProperty,
 } from "./timer-properties.ts";
-import { type TimerTransformResult, transformTimerMessage } from "./timer-transform.ts";
+import { isTimerMessage, type TimerTransformResult, transformTimerMessage } from "./timer-transform.ts";
 import { TimerWheel } from "./timer-wheel.ts";
 
 /** ConsumeQueue entries read per enqueue step. */
@@ -330,6 +330,8 @@ class DefaultTimerMessageStore implements TimerMessageStore {
   // ------------------------------------------------------------------ worker
 
   transform(input: MessageInput): TimerTransformResult | undefined {
+    // Every send asks: answer a plain message without building the settings or reading the clock.
+    if (!isTimerMessage(input)) return undefined;
     return transformTimerMessage(
       input,
       {

@@ -70,6 +70,14 @@ export interface TransactionConfig {
   fileReservedTime?: number;
 }
 
+/** Upstream BrokerConfig defaults of the transaction keys. */
+export const DEFAULT_TRANSACTION_CONFIG: Readonly<TransactionConfig> = Object.freeze({
+  transactionTimeOut: 6000,
+  transactionCheckInterval: 30_000,
+  transactionCheckMax: 15,
+  fileReservedTime: 72,
+});
+
 /** What the broker asks a producer of the half message's group: commit or roll back? */
 export interface TransactionCheckRequest {
   /** The real topic. */
