@@ -22,7 +22,6 @@ import { spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readdirSync, readSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
-import { crc32 } from "node:zlib";
 import {
   defaultMessageStoreConfig,
   FlushDiskType,
@@ -32,6 +31,7 @@ import {
 } from "../broker/store/config.ts";
 import { createMessageStore, type MessageStore } from "../broker/store/message-store.ts";
 import type { MessageInput } from "../broker/store/message-store-types.ts";
+import { crc32 } from "../common/crc32.ts";
 import { rawGroupCommit, rawPositionalWrites } from "./raw-disk.ts";
 
 const MESSAGE_SIZE = 1024;

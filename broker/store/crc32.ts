@@ -3,7 +3,7 @@
 // which yields CRC(A || B) from CRC(A), CRC(B) and B's length without reading the bytes again. With
 // them an append reads its body once: the body CRC (upstream BODYCRC) is computed first and the
 // whole-record CRC is assembled from the header CRC, that body CRC and the tail CRC.
-import { crc32 } from "node:zlib";
+import { crc32 } from "../../common/crc32.ts";
 
 /** Reflected CRC-32 polynomial. */
 const POLY = 0xedb88320 | 0;

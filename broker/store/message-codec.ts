@@ -9,7 +9,7 @@
 // A segment ends with a blank marker `[int remaining][int BLANK_MAGIC_CODE]` when the next record does
 // not fit. Parsing never trusts a length field: every field is bounds-checked against the record and
 // the segment, and anything off yields a typed "corrupt" result, never an exception.
-import { crc32 } from "node:zlib";
+import { crc32 } from "../../common/crc32.ts";
 import type { DispatchRequest } from "./dispatch.ts";
 import { bytesToIp, type HostAddress } from "./host-address.ts";
 import { MessageConst } from "./message-const.ts";
