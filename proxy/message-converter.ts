@@ -2,18 +2,17 @@
 // stored property on send (upstream SendMessageActivity.buildMessageProperty), and how a popped
 // message is presented to a client on delivery (upstream GrpcConverter.buildMessage).
 
-import { hash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { RESERVED_PROPERTY_NAMES } from "../common/message-validator.ts";
 import {
-  DigestType,
   Encoding,
   type Message,
   MessageSchema,
   MessageType,
 } from "../proto/gen/apache/rocketmq/v2/definition_pb.ts";
 import { MessageProperty, type PoppedMessage } from "./backend.ts";
+import { type BodyDigest, BodyDigestFormat, bodyDigest } from "./body-digest.ts";
 import { unwrapNamespace } from "./resource.ts";
 
 /**
@@ -41,17 +40,13 @@ export function messageTypeOfProperties(properties: Readonly<Record<string, stri
   return MessageType.NORMAL;
 }
 
-/** Upper-case hex MD5, the body digest every SDK checks (protocol.md §5). */
-export function md5UpperHex(body: Uint8Array): string {
-  // crypto.hash: one call, no Hash object (this runs once per delivered message)
-  return hash("md5", body, "hex").toUpperCase();
-}
-
 export interface DeliveryOptions {
   /** Namespace of the request; stripped from names shown to the client. */
   namespace: string;
   /** Receipt handle shown to the client (may differ from the backend's when the proxy renews it). */
   receiptHandle?: string;
+  /** How the receiving SDK checks the body digest (body-digest.ts); default MD5, which every SDK accepts. */
+  digestFormat?: BodyDigestFormat;
 }
 
 /**
@@ -66,8 +61,8 @@ export interface DeliveredMessage {
   tag: string | undefined;
   keys: string[];
   messageId: string;
-  /** Upper-case hex MD5 of the body. */
-  bodyMd5: string;
+  /** The body's digest in the form the receiving SDK checks. */
+  bodyDigest: BodyDigest;
   messageType: MessageType;
   bornTimestampMs: number;
   bornHost: string;
@@ -118,7 +113,7 @@ export function deliveredMessage(popped: PoppedMessage, options: DeliveryOptions
     tag: props[MessageProperty.TAGS],
     keys,
     messageId: props[MessageProperty.UNIQ_KEY] ?? "",
-    bodyMd5: md5UpperHex(popped.body),
+    bodyDigest: bodyDigest(popped.body, options.digestFormat ?? BodyDigestFormat.MD5_UPPER_HEX),
     messageType: messageTypeOfProperties(props),
     bornTimestampMs: popped.bornTimestamp,
     bornHost: popped.bornHost,
@@ -155,7 +150,7 @@ export function v2Message(m: DeliveredMessage): Message {
       tag: m.tag,
       keys: m.keys,
       messageId: m.messageId,
-      bodyDigest: { type: DigestType.MD5, checksum: m.bodyMd5 },
+      bodyDigest: { type: m.bodyDigest.type, checksum: m.bodyDigest.checksum },
       bodyEncoding: Encoding.IDENTITY,
       messageType: m.messageType,
       bornTimestamp: timestampFromMs(m.bornTimestampMs),

@@ -7,13 +7,14 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { Code } from "../proto/gen/apache/rocketmq/v2/definition_pb.ts";
+import { type Code, DigestType } from "../proto/gen/apache/rocketmq/v2/definition_pb.ts";
 import {
   type ReceiveMessageResponse,
   ReceiveMessageResponseSchema,
 } from "../proto/gen/apache/rocketmq/v2/service_pb.ts";
 import { MessageProperty, type PoppedMessage } from "./backend.ts";
-import { deliveredMessage, v2MessageFromPopped } from "./message-converter.ts";
+import { BodyDigestFormat } from "./body-digest.ts";
+import { deliveredMessage, v2Message, v2MessageFromPopped } from "./message-converter.ts";
 import {
   encodeDeliveryTimestampFrame,
   encodeReceivedMessageFrame,
@@ -108,6 +109,28 @@ const popped: fc.Arbitrary<PoppedMessage> = fc
   }));
 
 describe("ReceiveMessageResponse wire encoder", () => {
+  it("writes the CRC32 digests byte-exact too (type CRC32, the SDK's checksum string)", () => {
+    fc.assert(
+      fc.property(
+        popped,
+        fc.constantFrom(BodyDigestFormat.CRC32_DECIMAL, BodyDigestFormat.CRC32_UPPER_HEX),
+        (p, digestFormat) => {
+          const delivered = deliveredMessage(p, { namespace: "", digestFormat });
+          expect(delivered.bodyDigest.type).toBe(DigestType.CRC32);
+          const frame = encodeReceivedMessageFrame(delivered);
+          const expected = toBinary(
+            ReceiveMessageResponseSchema,
+            create(ReceiveMessageResponseSchema, {
+              content: { case: "message", value: v2Message(delivered) },
+            }),
+          );
+          expect(Buffer.compare((frame as Buffer).subarray(5), Buffer.from(expected))).toBe(0);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
   it("writes exactly the bytes protobuf-es writes, which decode to the same message", () => {
     fc.assert(
       fc.property(popped, fc.constantFrom("", "ns1", "名前空間"), (p, namespace) => {

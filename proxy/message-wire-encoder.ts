@@ -26,7 +26,7 @@
 // Numbers outside what this writer handles (negative, fractional, beyond 2^53) make it return
 // undefined; the caller then uses protobuf-es, which encodes (or rejects) them as before.
 
-import { DigestType, Encoding } from "../proto/gen/apache/rocketmq/v2/definition_pb.ts";
+import { Encoding } from "../proto/gen/apache/rocketmq/v2/definition_pb.ts";
 import type { DeliveredMessage } from "./message-converter.ts";
 import { isPlainUint, lenFieldSize, ProtoWriter, utf8Length, varintFieldSize } from "./protobuf-wire.ts";
 
@@ -70,7 +70,8 @@ export function encodeReceivedMessageFrame(m: DeliveredMessage): Buffer | undefi
     !isPlainUint(m.queueOffset) ||
     !isPlainUint(m.deliveryAttempt) ||
     m.deliveryAttempt > 0x7fff_ffff ||
-    !isPlainUint(m.messageType)
+    !isPlainUint(m.messageType) ||
+    !isPlainUint(m.bodyDigest.type)
   ) {
     return undefined;
   }
@@ -97,9 +98,12 @@ export function encodeReceivedMessageFrame(m: DeliveredMessage): Buffer | undefi
   const tagLen = m.tag === undefined ? -1 : utf8Length(m.tag);
   const keyLens = m.keys.map(utf8Length);
   const messageIdLen = utf8Length(m.messageId);
-  const checksumLen = utf8Length(m.bodyMd5);
+  const digestType = m.bodyDigest.type;
+  const checksum = m.bodyDigest.checksum;
+  const checksumLen = utf8Length(checksum);
   const digestSize =
-    varintFieldSize(1, DigestType.MD5) + (checksumLen > 0 ? lenFieldSize(2, checksumLen) : 0);
+    (digestType !== 0 ? varintFieldSize(1, digestType) : 0) +
+    (checksumLen > 0 ? lenFieldSize(2, checksumLen) : 0);
   const born = splitMs(m.bornTimestampMs);
   const bornSize = secondsSize(born);
   const bornHostLen = utf8Length(m.bornHost);
@@ -173,8 +177,8 @@ export function encodeReceivedMessageFrame(m: DeliveredMessage): Buffer | undefi
   for (let i = 0; i < m.keys.length; i++) w.string(2, m.keys[i] as string, keyLens[i] as number);
   if (messageIdLen > 0) w.string(3, m.messageId, messageIdLen);
   w.nested(4, digestSize);
-  w.uint(1, DigestType.MD5);
-  if (checksumLen > 0) w.string(2, m.bodyMd5, checksumLen);
+  if (digestType !== 0) w.uint(1, digestType);
+  if (checksumLen > 0) w.string(2, checksum, checksumLen);
   w.uint(5, Encoding.IDENTITY);
   if (m.messageType !== 0) w.uint(6, m.messageType);
   writeSeconds(w, 7, born, bornSize);

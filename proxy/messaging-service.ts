@@ -250,7 +250,7 @@ export function createMessagingService(deps: ProxyDeps): MessagingServiceHandler
       if (statusFrame === undefined)
         yield create(ReceiveMessageResponseSchema, { content: { case: "status", value: status } });
       else add(statusFrame);
-      const options = { namespace: outcome.namespace };
+      const options = { namespace: outcome.namespace, digestFormat: outcome.digestFormat };
       for (const p of popped) {
         const delivered = deliveredMessage(p, options);
         const frame = encodeReceivedMessageFrame(delivered);

@@ -28,6 +28,7 @@ import {
   ReceiveMessageResponseSchema,
 } from "../proto/gen/apache/rocketmq/v2/service_pb.ts";
 import { MessageProperty, type PoppedMessage, TopicMessageType } from "./backend.ts";
+import { BodyDigestFormat, bodyDigestFormatOf } from "./body-digest.ts";
 import { maxDeliveryAttempts } from "./client-settings.ts";
 import type { CallContext } from "./context.ts";
 import type { ProxyDeps } from "./deps.ts";
@@ -53,6 +54,8 @@ export interface ReceiveOutcome {
   namespace: string;
   group: string;
   topic: string;
+  /** How the client checks body digests (body-digest.ts). */
+  digestFormat: BodyDigestFormat;
 }
 
 /** A delivered message as a ReceiveMessageResponse (the protobuf-es way). */
@@ -82,6 +85,7 @@ export async function receiveOutcome(
       namespace: "",
       group: "",
       topic: "",
+      digestFormat: BodyDigestFormat.MD5_UPPER_HEX,
     };
   }
 }
@@ -103,7 +107,7 @@ export async function* receiveMessage<T>(
   let written = 0;
   try {
     yield create(ReceiveMessageResponseSchema, { content: { case: "status", value: outcome.status } });
-    const options = { namespace: outcome.namespace };
+    const options = { namespace: outcome.namespace, digestFormat: outcome.digestFormat };
     for (const popped of outcome.popped) {
       yield writeMessage(deliveredMessage(popped, options));
       written++;
@@ -261,6 +265,10 @@ async function receive(
     namespace: topic.namespace,
     group: group.fullName,
     topic: topic.fullName,
+    digestFormat: bodyDigestFormatOf(
+      deps.clients.get(call.clientId)?.settings?.userAgent?.language,
+      call.language,
+    ),
   };
 }
 
