@@ -43,7 +43,7 @@ import {
   viewToDispatchRequest,
 } from "./message-codec.ts";
 import { sealRecords } from "./record-seal.ts";
-import { type FileIo, nodeFileIo, readFully, writeFully } from "./store-io.ts";
+import { type FileIo, nodeFileIo, readFully, writeFully, writeFullySync } from "./store-io.ts";
 
 /**
  * Write buffer size: a batch's records are encoded back to back into one (another when full; a record
@@ -560,12 +560,16 @@ export class CommitLog {
     }
     for (const piece of batch.pieces)
       for (const s of piece.spans) if (s.encoded) sealRecords(s.buf, s.start, s.end);
+    // ASYNC_FLUSH batches only reach the page cache: written on this thread when the IO can (store-io.ts).
+    const writevSync = this.sync ? undefined : this.opts.io.writevSync?.bind(this.opts.io);
     for (const piece of batch.pieces) {
       const file = piece.file;
       if (!file.hold()) throw new Error(`segment ${file.path} was closed under a write`);
       try {
         const bufs = piece.spans.map((s) => s.buf.subarray(s.start, s.end));
-        await writeFully(this.opts.io, file.fd, bufs, piece.position - file.fileFromOffset);
+        const at = piece.position - file.fileFromOffset;
+        if (writevSync !== undefined) writeFullySync(writevSync, file.fd, bufs, at);
+        else await writeFully(this.opts.io, file.fd, bufs, at);
       } finally {
         file.release();
       }

@@ -1,10 +1,17 @@
 // The positional file IO the store's hot paths use, behind one small interface so tests can observe
-// (count, delay, fail) real calls. All of it runs on libuv's thread pool: nothing here blocks the loop.
+// (count, delay, fail) real calls. All of it runs on libuv's thread pool (nothing blocks the loop) except
+// writevSync, which an IO may offer for ASYNC_FLUSH appends (commitlog.ts).
 import * as fs from "node:fs";
 
 export interface FileIo {
   /** Positional gather write; resolves with the bytes written. */
   writev(fd: number, buffers: Uint8Array[], position: number): Promise<number>;
+  /**
+   * The same write on the calling thread, returning the bytes written. Optional: where present the
+   * CommitLog uses it for ASYNC_FLUSH batches, which only go to the page cache — there a hand-off to the
+   * thread pool and back costs more CPU than the copy it moves (measured in bench:store).
+   */
+  writevSync?(fd: number, buffers: Uint8Array[], position: number): number;
   /** Positional read into `buf[offset, offset+length)`; resolves with the bytes read. */
   read(fd: number, buf: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   fdatasync(fd: number): Promise<void>;
@@ -17,6 +24,9 @@ export const nodeFileIo: FileIo = {
     return new Promise((resolve, reject) => {
       fs.writev(fd, buffers, position, (err, n) => (err ? reject(err) : resolve(n)));
     });
+  },
+  writevSync(fd, buffers, position) {
+    return fs.writevSync(fd, buffers, position);
   },
   read(fd, buf, offset, length, position) {
     return new Promise((resolve, reject) => {
@@ -35,6 +45,38 @@ export const nodeFileIo: FileIo = {
   },
 };
 
+/** What is left of `buffers` after the first `done` bytes (to continue after a short write). */
+function remainder(buffers: Uint8Array[], done: number): Uint8Array[] {
+  const rest: Uint8Array[] = [];
+  let skip = done;
+  for (const b of buffers) {
+    if (skip >= b.length) {
+      skip -= b.length;
+      continue;
+    }
+    rest.push(skip > 0 ? b.subarray(skip) : b);
+    skip = 0;
+  }
+  return rest;
+}
+
+/** Writes all of `buffers` at `position` with io.writevSync, continuing after short writes. */
+export function writeFullySync(
+  writevSync: NonNullable<FileIo["writevSync"]>,
+  fd: number,
+  buffers: Uint8Array[],
+  position: number,
+): void {
+  let total = 0;
+  for (const b of buffers) total += b.length;
+  let done = writevSync(fd, buffers, position);
+  while (done < total) {
+    const n = writevSync(fd, remainder(buffers, done), position + done);
+    if (n <= 0) throw new Error(`write made no progress at ${position + done}`);
+    done += n;
+  }
+}
+
 /** Writes all of `buffers` at `position`, continuing after short writes. */
 export async function writeFully(
   io: FileIo,
@@ -47,17 +89,7 @@ export async function writeFully(
   let done = await io.writev(fd, buffers, position);
   while (done < total) {
     // Rare: rebuild the remaining iovec list after a short write.
-    const rest: Uint8Array[] = [];
-    let skip = done;
-    for (const b of buffers) {
-      if (skip >= b.length) {
-        skip -= b.length;
-        continue;
-      }
-      rest.push(skip > 0 ? b.subarray(skip) : b);
-      skip = 0;
-    }
-    const n = await io.writev(fd, rest, position + done);
+    const n = await io.writev(fd, remainder(buffers, done), position + done);
     if (n <= 0) throw new Error(`write made no progress at ${position + done}`);
     done += n;
   }
