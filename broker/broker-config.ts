@@ -146,6 +146,7 @@ export const BROKER_CONFIG_SCHEMA = {
   enableConsumeQueueExt: def.bool(false, { status: "inert", note: "no ConsumeQueue extension file" }),
   maxMessageSize: def.int(4 * 1024 * 1024, { ...POSITIVE, status: "used" }),
   maxFilterMessageSize: def.int(16_000, { ...POSITIVE, ...PENDING }),
+  accessMessageInMemoryMaxRatio: def.int(40, { ...RATIO, status: "used" }),
   // ---- retention
   deleteWhen: def.string("04", { status: "used" }),
   fileReservedTime: def.int(72, { ...NON_NEGATIVE, status: "used" }),

@@ -67,6 +67,8 @@ const READ_COALESCE_GAP = 64 * 1024;
 const READ_MAX_SPAN = 4 * 1024 * 1024;
 /** First read when a record's size is unknown (lookMessageByOffset). */
 const READ_PROBE_SIZE = 8 * 1024;
+/** The scratch buffer of synchronous reads grows in steps of this much (up to READ_MAX_SPAN). */
+const READ_SCRATCH_STEP = 256 * 1024;
 const OS_PAGE_SIZE = 4096;
 
 export const AppendOutcome = { OK: "ok", FLUSH_TIMEOUT: "flush-timeout" } as const;
@@ -142,6 +144,11 @@ export interface CommitLogOptions {
   io: FileIo;
   /** Whether ASYNC_FLUSH batches are sealed and written on the writer thread (only with the default IO). */
   writerThread: HelperThreads;
+  /**
+   * Records within this many bytes of the written end are taken to be in the page cache and read on
+   * the calling thread when the IO can (readSync): the store sets it from accessMessageInMemoryMaxRatio.
+   */
+  hotReadBytes: number;
   logger: Logger;
   clock: () => number;
   /**
@@ -212,6 +219,8 @@ export class CommitLog {
   private flushTimer: NodeJS.Timeout | undefined;
   private lastThoroughFlush = 0;
   private flushing = false;
+  /** Reused by synchronous reads (readGroupSync). */
+  private readScratch: Buffer | undefined;
 
   private constructor(files: MappedFileQueue, opts: CommitLogOptions) {
     this.files = files;
@@ -835,8 +844,14 @@ export class CommitLog {
         groups.push(cur);
       }
     }
+    const readSync = this.opts.io.readSync;
+    const hotFrom = this.writtenOffsetValue - this.opts.hotReadBytes;
     await Promise.all(
       groups.map(async (g) => {
+        if (readSync !== undefined && g.start >= hotFrom) {
+          this.readGroupSync(readSync, g, refs, out);
+          return;
+        }
         const buf = await this.readRange(g.file, g.start, g.end - g.start);
         if (buf === undefined) return;
         for (const i of g.idx) {
@@ -853,6 +868,61 @@ export class CommitLog {
       }),
     );
     return out;
+  }
+
+  /**
+   * readRecords for a group of records likely in the page cache: one synchronous read of the group's
+   * span into a reused scratch buffer, then each wanted record is copied into a buffer of their own (so
+   * what is returned never pins the span's unwanted bytes, and the scratch can be reused at once).
+   */
+  private readGroupSync(
+    readSync: NonNullable<FileIo["readSync"]>,
+    g: { file: MappedFile; start: number; end: number; idx: number[] },
+    refs: ReadonlyArray<{ offset: number; size: number }>,
+    out: Array<ReadRecord | undefined>,
+  ): void {
+    const span = g.end - g.start;
+    if (!g.file.hold()) return;
+    let n = 0;
+    const scratch = this.readScratchOf(span);
+    try {
+      const fd = g.file.fd;
+      const base = g.start - g.file.fileFromOffset;
+      while (n < span) {
+        const k = readSync(fd, scratch, n, span - n, base + n);
+        if (k === 0) break;
+        n += k;
+      }
+    } finally {
+      g.file.release();
+    }
+    let total = 0;
+    for (const i of g.idx) total += (refs[i] as { size: number }).size;
+    const buf = Buffer.allocUnsafe(total);
+    let at = 0;
+    for (const i of g.idx) {
+      const r = refs[i] as { offset: number; size: number };
+      const pos = r.offset - g.start;
+      if (pos + r.size > n) continue; // the file ended first: not served
+      scratch.copy(buf, at, pos, pos + r.size);
+      const res = parseRecord(buf, at, at + r.size, {
+        verifyCrc: true,
+        segmentRemaining: g.file.fileEnd - r.offset,
+        expectedOffset: r.offset,
+      });
+      if (res.kind === "record" && res.view.size === r.size) out[i] = { buf, view: res.view };
+      else this.logBadRead(r.offset, res);
+      at += r.size;
+    }
+  }
+
+  /** The scratch buffer of synchronous reads, at least `size` bytes. */
+  private readScratchOf(size: number): Buffer {
+    const cur = this.readScratch;
+    if (cur !== undefined && cur.length >= size) return cur;
+    const next = Buffer.allocUnsafeSlow(Math.ceil(size / READ_SCRATCH_STEP) * READ_SCRATCH_STEP);
+    this.readScratch = next;
+    return next;
   }
 
   /** Reads the record at `offset` without knowing its size (lookMessageByOffset). */

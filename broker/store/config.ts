@@ -55,6 +55,11 @@ export interface MessageStoreConfig {
   syncFlushTimeout: number;
   /** Largest message body accepted (4 MiB). */
   maxMessageSize: number;
+  /**
+   * Messages within this share (percent) of physical memory from the CommitLog's end are taken to be
+   * in the page cache (40): the store reads them on the calling thread instead of the thread pool.
+   */
+  accessMessageInMemoryMaxRatio: number;
   /** Verify record CRCs while recovering (true). */
   checkCRCOnRecover: boolean;
   messageIndexEnable: boolean;
@@ -94,6 +99,7 @@ export function defaultMessageStoreConfig(storePathRootDir: string): MessageStor
     flushConsumeQueueThoroughInterval: 60_000,
     syncFlushTimeout: 5000,
     maxMessageSize: 4 * 1024 * 1024,
+    accessMessageInMemoryMaxRatio: 40,
     checkCRCOnRecover: true,
     messageIndexEnable: true,
     maxHashSlotNum: 5_000_000,

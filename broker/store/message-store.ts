@@ -1,7 +1,7 @@
 // The store facade (upstream DefaultMessageStore): lock -> load -> recover -> start services, then puts,
 // reads, replication, retention and shutdown over the CommitLog, ConsumeQueues and Index.
 import * as fs from "node:fs";
-import { availableParallelism } from "node:os";
+import { availableParallelism, totalmem } from "node:os";
 import { join } from "node:path";
 import { ErrorCode, RmqError } from "../../common/errors.ts";
 import { type Logger, silentLogger } from "../../common/logger.ts";
@@ -223,6 +223,7 @@ export async function createMessageStore(
       flushCommitLogThoroughInterval: config.flushCommitLogThoroughInterval,
       io,
       writerThread: helperThreads,
+      hotReadBytes: Math.floor((totalmem() * config.accessMessageInMemoryMaxRatio) / 100),
       logger,
       clock,
       onConfirmed: (records, end) => dispatcher?.dispatchBatch(records, end),

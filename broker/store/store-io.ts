@@ -14,6 +14,12 @@ export interface FileIo {
   writevSync?(fd: number, buffers: Uint8Array[], position: number): number;
   /** Positional read into `buf[offset, offset+length)`; resolves with the bytes read. */
   read(fd: number, buf: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  /**
+   * The same read on the calling thread. Optional: where present the CommitLog uses it for records
+   * likely in the page cache (accessMessageInMemoryMaxRatio), where it costs a few µs of CPU against
+   * tens for a thread-pool read and its callback (measured: 32 KiB 2.8 vs ~15–19 µs).
+   */
+  readSync?(fd: number, buf: Uint8Array, offset: number, length: number, position: number): number;
   fdatasync(fd: number): Promise<void>;
   /** Full fsync, used for directories (new or removed files). */
   fsync(fd: number): Promise<void>;
@@ -27,6 +33,9 @@ export const nodeFileIo: FileIo = {
   },
   writevSync(fd, buffers, position) {
     return fs.writevSync(fd, buffers, position);
+  },
+  readSync(fd, buf, offset, length, position) {
+    return fs.readSync(fd, buf, offset, length, position);
   },
   read(fd, buf, offset, length, position) {
     return new Promise((resolve, reject) => {
