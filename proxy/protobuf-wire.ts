@@ -41,7 +41,19 @@ export function varintFieldSize(field: number, n: number): number {
   return tagSize(field) + varintSize(n);
 }
 
-export const utf8Length = (s: string): number => Buffer.byteLength(s, "utf8");
+/** Strings up to this long are measured (and written) in JS: cheaper than a call into the encoder. */
+const SHORT_STRING_CHARS = 48;
+
+/** UTF-8 length of `s`; equal to s.length exactly when every character is ASCII. */
+export function utf8Length(s: string): number {
+  const n = s.length;
+  if (n <= SHORT_STRING_CHARS) {
+    let i = 0;
+    while (i < n && s.charCodeAt(i) < 0x80) i++;
+    if (i === n) return n;
+  }
+  return Buffer.byteLength(s, "utf8");
+}
 
 /** Writes fields into a buffer sized beforehand (the caller checks `pos` against the size at the end). */
 export class ProtoWriter {
@@ -72,7 +84,17 @@ export class ProtoWriter {
   string(field: number, value: string, len: number): void {
     this.tag(field, WIRE_LEN);
     this.varint(len);
-    this.pos += this.buf.write(value, this.pos, len, "utf8");
+    const buf = this.buf;
+    if (len !== value.length) {
+      this.pos += buf.write(value, this.pos, len, "utf8");
+    } else if (len <= SHORT_STRING_CHARS) {
+      // ASCII (the lengths agree): one byte per character.
+      const p = this.pos;
+      for (let i = 0; i < len; i++) buf[p + i] = value.charCodeAt(i);
+      this.pos = p + len;
+    } else {
+      this.pos += buf.write(value, this.pos, len, "latin1");
+    }
   }
 
   bytes(field: number, value: Uint8Array): void {

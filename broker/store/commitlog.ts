@@ -43,7 +43,7 @@ import {
   viewToDispatchRequest,
 } from "./message-codec.ts";
 import { sealRecords } from "./record-seal.ts";
-import { type FileIo, nodeFileIo, readFully, writeFully, writeFullySync } from "./store-io.ts";
+import { type FileIo, nodeFileIo, readFully, readFullySync, writeFully, writeFullySync } from "./store-io.ts";
 
 /**
  * Write buffer size: a batch's records are encoded back to back into one (another when full; a record
@@ -886,13 +886,7 @@ export class CommitLog {
     let n = 0;
     const scratch = this.readScratchOf(span);
     try {
-      const fd = g.file.fd;
-      const base = g.start - g.file.fileFromOffset;
-      while (n < span) {
-        const k = readSync(fd, scratch, n, span - n, base + n);
-        if (k === 0) break;
-        n += k;
-      }
+      n = readFullySync(readSync, g.file.fd, scratch, 0, span, g.start - g.file.fileFromOffset);
     } finally {
       g.file.release();
     }

@@ -10,7 +10,7 @@ import { ErrorCode, RmqError } from "../../common/errors.ts";
 import type { MappedFile } from "./mapped-file.ts";
 import { MappedFileQueue } from "./mapped-file-queue.ts";
 import { readLong, writeInt, writeLong } from "./message-codec.ts";
-import { type FileIo, readFully, writeFully } from "./store-io.ts";
+import { type FileIo, readFully, readFullySync, writeFully } from "./store-io.ts";
 
 export const CQ_STORE_UNIT_SIZE = 20;
 /** Size field of a filler unit (upstream writes Integer.MAX_VALUE with offset 0 for slots with no message). */
@@ -192,14 +192,13 @@ export class ConsumeQueue {
     if (!file.hold()) return undefined;
     try {
       const buf = Buffer.allocUnsafe(count * CQ_STORE_UNIT_SIZE);
-      const n = await readFully(
-        io,
-        file.fd,
-        buf,
-        0,
-        buf.length,
-        fromUnit * CQ_STORE_UNIT_SIZE - file.fileFromOffset,
-      );
+      const position = fromUnit * CQ_STORE_UNIT_SIZE - file.fileFromOffset;
+      // ConsumeQueue files are small and read over and over: a synchronous read (when the IO has one)
+      // costs a few µs where a thread-pool read and its callback cost tens.
+      const n =
+        io.readSync !== undefined
+          ? readFullySync(io.readSync, file.fd, buf, 0, buf.length, position)
+          : await readFully(io, file.fd, buf, 0, buf.length, position);
       return n === buf.length ? buf : buf.subarray(0, n - (n % CQ_STORE_UNIT_SIZE));
     } finally {
       file.release();

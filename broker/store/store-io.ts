@@ -104,6 +104,24 @@ export async function writeFully(
   }
 }
 
+/** Reads exactly `length` bytes with io.readSync unless the file ends first; returns the bytes read. */
+export function readFullySync(
+  readSync: NonNullable<FileIo["readSync"]>,
+  fd: number,
+  buf: Uint8Array,
+  offset: number,
+  length: number,
+  position: number,
+): number {
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, buf, offset + done, length - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
 /** Reads exactly `length` bytes unless the file ends first; resolves with the bytes read. */
 export async function readFully(
   io: FileIo,
