@@ -59,6 +59,50 @@ function pop(
 const texts = (ms: readonly PoppedMessage[]) => ms.map((m) => bodyText(m.message.body));
 
 describe("FIFO pop", () => {
+  it("long polls parked behind in-flight groups do not take turns waking each other (the event loop keeps running)", async () => {
+    const { b } = await setup();
+    await sendGroups(b, 2, 1);
+    const inFlight = await pop(b, 32);
+    expect(texts(inFlight)).toEqual(["g0-0", "g1-0"]);
+    await b.service.sendMessages({
+      topic: TOPIC,
+      queueId: 0,
+      messages: [{ body: Buffer.from("g0-1"), properties: { __SHARDINGKEY: "g0" } }],
+    });
+    // Two long polls of the group now find every group in flight; each takes the queue lock in turn.
+    let reads = 0;
+    const getMessage = b.store.getMessage.bind(b.store);
+    b.store.getMessage = (...args) => {
+      reads++;
+      return getMessage(...args);
+    };
+    const polls = [0, 1].map(() =>
+      b.service.pop(GROUP, TOPIC, {
+        maxMessages: 32,
+        invisibleTimeMs: 10_000,
+        fifo: true,
+        pollTimeoutMs: 400,
+      }),
+    );
+    // Timers still fire while they are parked.
+    const ticks = await new Promise<number>((resolve) => {
+      let n = 0;
+      const t = setInterval(() => {
+        if (++n === 5) {
+          clearInterval(t);
+          resolve(n);
+        }
+      }, 10);
+    });
+    expect(ticks).toBe(5);
+    // An ack wakes them: the next message of the group is served.
+    expect((await b.service.ack(GROUP, TOPIC, [inFlight[0]?.receiptHandle as string]))[0]?.ok).toBe(true);
+    const served = (await Promise.all(polls)).flat();
+    expect(texts(served)).toEqual(["g0-1"]);
+    // A handful of reads, not a spin: each poll reads on start, after the ack, and maybe once more.
+    expect(reads).toBeLessThan(20);
+  });
+
   it("hands out one message group at a time in order, while other groups of the same queue progress", async () => {
     const { b } = await setup();
     await sendGroups(b, 3, 3);

@@ -440,6 +440,12 @@ export class PopService {
       else await this.popOnce(ctx, tc, queueId, retryTopic);
       const left = pollTimeoutMs - (performance.now() - started);
       if (ctx.out.length > 0 || left <= 0 || this.closed || o.signal?.aborted === true) return ctx.out;
+      if (this.polling.changedSince(snapshot)) {
+        // Something changed while this pop read: read again, but after a turn of the event loop, so a
+        // run of stale snapshots (reads that finish without IO) cannot keep acks and sends waiting.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        continue;
+      }
       await this.polling.wait({
         snapshot,
         key: `${topic}@${groupName}`,
@@ -521,6 +527,7 @@ export class PopService {
         continue;
       }
       this.queueLocks.add(lockKey);
+      let found = false;
       try {
         const popped = await this.fifo.popQueue({
           group: ctx.group,
@@ -533,6 +540,7 @@ export class PopService {
           attemptId,
           initOffset: () => this.initOffset(tc.topicName, q, ctx.initMode),
         });
+        found = popped.length > 0;
         for (const p of popped) {
           ctx.out.push({
             message: p.message,
@@ -546,7 +554,9 @@ export class PopService {
         }
       } finally {
         this.queueLocks.delete(lockKey);
-        if (this.contended.delete(lockKey)) this.polling.touch(tc.topicName);
+        // A pop turned away meanwhile is woken only when this one found messages (more may be left);
+        // when it found none, neither would the other (waking it would only make the two take turns).
+        if (this.contended.delete(lockKey) && found) this.polling.touch(tc.topicName);
       }
     }
   }
@@ -595,6 +605,7 @@ export class PopService {
       return;
     }
     this.queueLocks.add(lockKey);
+    const before = ctx.out.length;
     try {
       let offset = this.offsets.query(group, topic, queueId);
       if (offset < 0) {
@@ -626,7 +637,8 @@ export class PopService {
       await this.storePop(ctx, topic, queueId, res.messages, next);
     } finally {
       this.queueLocks.delete(lockKey);
-      if (this.contended.delete(lockKey)) this.polling.touch(topic);
+      // As in popFifo: wake a pop turned away meanwhile only when this one found messages.
+      if (this.contended.delete(lockKey) && ctx.out.length > before) this.polling.touch(topic);
     }
   }
 
