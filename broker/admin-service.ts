@@ -31,6 +31,7 @@ import {
   type SubscriptionGroupConfigSchema,
 } from "../proto/gen/rmq/broker/v1/broker_admin_pb.ts";
 import type { BrokerController } from "./broker-controller.ts";
+import type { ClientConnections } from "./client-connections.ts";
 import type { BrokerMessageService } from "./message-service.ts";
 import type { ConsumerOffsetManager } from "./metadata/consumer-offset-manager.ts";
 import {
@@ -86,6 +87,8 @@ export interface BrokerAdminDeps {
   clusterName: string;
   /** Called after a topic was created, changed or deleted (re-register to the NameServers). */
   onTopicsChanged?: () => void;
+  /** Clients connected through proxies (consumerConnection, producerConnection); none when absent. */
+  clients?: ClientConnections;
   /**
    * Extra runtime-info entries the broker measures (putTps, getTransferredTps, msgPutTotalTodayNow,
    * brokerActive, ...), laid over the ones computed here.
@@ -537,6 +540,36 @@ class BrokerAdmin {
     return { brokerName: this.d.brokerName, queues, consumeTps: 0 };
   }
 
+  getConsumerConnection(req: { group: string }) {
+    const group = req.group.trim();
+    validateGroupName(group);
+    const info = this.d.clients?.consumerConnection(group);
+    if (info === undefined)
+      throw new RmqError(
+        ErrorCode.ConsumerNotOnline,
+        `no consumer of group ${quoteForMessage(group)} is connected to broker ${this.d.brokerName}`,
+      );
+    return {
+      connections: info.connections,
+      subscriptions: info.subscriptions,
+      consumeType: info.consumeType,
+      messageModel: info.messageModel,
+      consumeFromWhere: info.consumeFromWhere,
+    };
+  }
+
+  getProducerConnection(req: { group: string }) {
+    const group = req.group.trim();
+    if (group === "") throw illegal("a producer group is required");
+    const connections = this.d.clients?.producerConnection(group) ?? [];
+    if (connections.length === 0)
+      throw new RmqError(
+        ErrorCode.ProducerNotOnline,
+        `no producer of group ${quoteForMessage(group)} is connected to broker ${this.d.brokerName}`,
+      );
+    return { connections };
+  }
+
   async getBrokerRuntimeInfo() {
     const { store } = this.d;
     const now = this.clock();
@@ -675,6 +708,8 @@ export function createBrokerAdminRoutes(deps: BrokerAdminDeps): (router: Connect
       queryMessageByKey: (req) => admin.queryMessageByKey(req),
       queryMessageByUniqKey: (req) => admin.queryMessageByUniqKey(req),
       viewMessage: (req) => admin.viewMessage(req),
+      getConsumerConnection: (req) => admin.getConsumerConnection(req),
+      getProducerConnection: (req) => admin.getProducerConnection(req),
     });
   };
 }
@@ -692,6 +727,7 @@ export function mountBrokerAdmin(router: ConnectRouter, broker: BrokerController
     store: broker.store,
     brokerName: broker.brokerName,
     clusterName: broker.clusterName,
+    clients: broker.clients,
     onTopicsChanged: () => broker.registerTopicsIfChanged(),
   })(router);
 }

@@ -18,6 +18,7 @@ import type { Logger } from "../common/logger.ts";
 import { createRpcServer, type RpcServer } from "../common/rpc-server.ts";
 import type { BrokerConfig } from "./broker-config.ts";
 import { createBrokerMetrics, instrumentMessageService } from "./broker-metrics.ts";
+import { type ClientConnections, createClientConnections } from "./client-connections.ts";
 import { type BrokerMessageService, createBrokerMessageService } from "./message-service.ts";
 import {
   type ConsumerOffsetManager,
@@ -64,6 +65,8 @@ export interface BrokerController {
   readonly offsets: ConsumerOffsetManager;
   /** The message service, its traffic counted in the broker's metrics. */
   readonly messageService: BrokerMessageService;
+  /** Clients connected through proxies, by consumer and producer group (consumerConnection). */
+  readonly clients: ClientConnections;
   /** The port the internal RPC server listens on (config.listenPort, or the OS's choice for 0). */
   readonly listenPort: number;
   /** brokerIP1:listenPort, as registered with NameServers. */
@@ -183,6 +186,7 @@ export async function createBrokerController(o: BrokerControllerOptions): Promis
       registeredTopicsVersion = counter;
       void registrar.registerAll();
     };
+    const clients = createClientConnections();
     const controller: BrokerController = {
       config,
       brokerName: config.brokerName,
@@ -192,6 +196,7 @@ export async function createBrokerController(o: BrokerControllerOptions): Promis
       groups,
       offsets,
       messageService,
+      clients,
       get listenPort() {
         return rpc?.port ?? config.listenPort;
       },

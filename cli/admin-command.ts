@@ -5,6 +5,7 @@
 
 import type { Command } from "commander";
 import { registerClusterCommands } from "./admin/cluster-commands.ts";
+import { registerConnectionCommands } from "./admin/connection-commands.ts";
 import { registerGroupCommands } from "./admin/group-commands.ts";
 import { registerMessageCommands } from "./admin/message-commands.ts";
 import { registerTopicCommands } from "./admin/topic-commands.ts";
@@ -20,6 +21,7 @@ export function registerAdminCommand(program: Command): Command {
     .showHelpAfterError(false);
   registerTopicCommands(admin);
   registerGroupCommands(admin);
+  registerConnectionCommands(admin);
   registerClusterCommands(admin);
   registerMessageCommands(admin);
   registerControllerAdminCommands(admin);

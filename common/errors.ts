@@ -18,6 +18,10 @@ export const ErrorCode = {
   TopicNotFound: "TOPIC_NOT_FOUND",
   ConsumerGroupNotFound: "CONSUMER_GROUP_NOT_FOUND",
   MessageNotFound: "MESSAGE_NOT_FOUND",
+  /** No client of a consumer group is connected (upstream CONSUMER_NOT_ONLINE). */
+  ConsumerNotOnline: "CONSUMER_NOT_ONLINE",
+  /** No producer of a producer group is connected. */
+  ProducerNotOnline: "PRODUCER_NOT_ONLINE",
   // store state
   StoreNotWritable: "STORE_NOT_WRITABLE",
   StoreDiskFull: "STORE_DISK_FULL",

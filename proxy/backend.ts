@@ -12,6 +12,7 @@
 // are returned as results, not thrown, so one bad message does not fail its neighbours. Anything
 // that is not an RmqError is reported to clients as INTERNAL_SERVER_ERROR.
 
+import type { ClientHeartbeat } from "../common/client-connection.ts";
 import type { ErrorCode } from "../common/errors.ts";
 import type { LiteOffsetPosition } from "../common/lite-topic.ts";
 
@@ -347,6 +348,15 @@ export interface MessagingBackend {
 
   /** Cancel a delay message before delivery; resolves with its message id. Rejects MESSAGE_NOT_FOUND when already delivered or unknown. */
   recallMessage(request: RecallMessageRequest): Promise<{ messageId: string }>;
+
+  /**
+   * A client's heartbeat (its Settings or a Heartbeat call): the brokers learn it is connected, as a
+   * consumer of its group or a producer of its topics (mqadmin consumerConnection/producerConnection).
+   */
+  registerClient(heartbeat: ClientHeartbeat): void;
+
+  /** The client's session ended (NotifyClientTermination, stream end or expiry). */
+  unregisterClient(clientId: string): void;
 
   /**
    * Queues a push consumer of `group` should poll for `topic` (upstream: one entry per readable

@@ -47,6 +47,8 @@ export interface ClientManagerOptions {
   logger: Logger;
   /** Called once per removed session (to release its receipt handles, ...). */
   onSessionRemoved?: (session: ClientSession, reason: SessionEndReason) => void;
+  /** Called after each Settings and Heartbeat of a session (to register it with the brokers). */
+  onSessionUpdated?: (session: ClientSession) => void;
   now?: () => number;
 }
 
@@ -169,12 +171,14 @@ export function createClientManager(options: ClientManagerOptions): ClientManage
       session.settings = update.settings;
       session.group = update.group;
       for (const topic of update.topics) session.topics.add(topic);
+      options.onSessionUpdated?.(session);
       return session;
     },
 
     heartbeat(call, clientType, group) {
       const session = ensure(call, clientType);
       if (group !== undefined && group.length > 0) session.group = group;
+      options.onSessionUpdated?.(session);
       return session;
     },
 

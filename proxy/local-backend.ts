@@ -339,6 +339,14 @@ export function createLocalBackend(broker: BrokerController): MessagingBackend {
       return messageService.recallMessage(request.topic, request.recallHandle);
     },
 
+    registerClient(heartbeat) {
+      broker.clients.heartbeat(heartbeat);
+    },
+
+    unregisterClient(clientId) {
+      broker.clients.unregister(clientId);
+    },
+
     async queryAssignment(request: QueryAssignmentRequest): Promise<QueueAssignment[]> {
       const tc = await topicConfig(request.topic);
       const perm = routeOf(tc).brokers[0]?.perm ?? 0;

@@ -26,6 +26,7 @@ import type { Logger } from "../common/logger.ts";
 import { MessagingService, type TelemetryCommand } from "../proto/gen/apache/rocketmq/v2/service_pb.ts";
 import type { MessagingBackend, TransactionCheck } from "./backend.ts";
 import { type ClientManager, createClientManager } from "./client-manager.ts";
+import { clientHeartbeatOf } from "./client-registration.ts";
 import { connectionContextValues } from "./context.ts";
 import type { HostAndPort, ProxyDeps } from "./deps.ts";
 import { createHttp2SessionTracker } from "./http2-session-tracker.ts";
@@ -108,7 +109,9 @@ export async function createProxyServer(options: ProxyServerOptions): Promise<Pr
     onSessionRemoved: (session) => {
       renewer.releaseClient(session.clientId);
       liteSubscriptions.removeClient(session.clientId);
+      options.backend.unregisterClient(session.clientId);
     },
+    onSessionUpdated: (session) => options.backend.registerClient(clientHeartbeatOf(session)),
   });
   let advertisedEndpoint: HostAndPort | undefined;
   if (options.advertisedAddress !== undefined) {

@@ -20,6 +20,8 @@ export const ERROR_CODE_TO_V2: Readonly<Record<ErrorCode, Code>> = Object.freeze
   [ErrorCode.IllegalArgument]: Code.BAD_REQUEST,
   [ErrorCode.TopicNotFound]: Code.TOPIC_NOT_FOUND,
   [ErrorCode.ConsumerGroupNotFound]: Code.CONSUMER_GROUP_NOT_FOUND,
+  [ErrorCode.ConsumerNotOnline]: Code.NOT_FOUND,
+  [ErrorCode.ProducerNotOnline]: Code.NOT_FOUND,
   [ErrorCode.MessageNotFound]: Code.MESSAGE_NOT_FOUND,
   // Upstream answers a broker that cannot take writes (slave, disk full, shutting down) with
   // SERVICE_NOT_AVAILABLE, which the proxy reports as INTERNAL_SERVER_ERROR; clients retry those.

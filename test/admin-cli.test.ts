@@ -344,6 +344,66 @@ describe("rmq admin against a NameServer and two brokers", () => {
     );
   });
 
+  it("consumerConnection and producerConnection list the clients proxies registered, merged over brokers", async () => {
+    const conn = (clientId: string, port: number) => ({
+      clientId,
+      clientAddr: `10.1.2.3:${port}`,
+      language: "NODE_JS",
+      version: "5.0.3",
+    });
+    brokerA.clients.heartbeat({
+      connection: conn("consumer-1", 40001),
+      consumerGroup: "GID_CONN",
+      consumeType: "CONSUME_PASSIVELY",
+      subscriptions: [{ topic: "ConnTopic", expression: "TagA || TagB", expressionType: "TAG" }],
+    });
+    brokerB.clients.heartbeat({
+      connection: conn("consumer-2", 40002),
+      consumerGroup: "GID_CONN",
+      consumeType: "CONSUME_PASSIVELY",
+      subscriptions: [{ topic: "ConnTopic", expression: "TagA || TagB", expressionType: "TAG" }],
+    });
+    const cc = await admin(["consumerConnection", "-g", "GID_CONN"]);
+    expectOk(cc);
+    expect(cc.stdout.split("\n")).toEqual([
+      `${"#ClientId".padEnd(36)} ${"#ClientAddr".padEnd(22)} ${"#Language".padEnd(10)} #Version`,
+      `${"consumer-1".padEnd(36)} ${"10.1.2.3:40001".padEnd(22)} ${"NODE_JS".padEnd(10)} 5.0.3`,
+      `${"consumer-2".padEnd(36)} ${"10.1.2.3:40002".padEnd(22)} ${"NODE_JS".padEnd(10)} 5.0.3`,
+      "",
+      "Below is subscription:",
+      `${"#Topic".padEnd(20)} #SubExpression`,
+      `${"ConnTopic".padEnd(20)} TagA || TagB`,
+      "",
+      "ConsumeType: CONSUME_PASSIVELY",
+      "MessageModel: CLUSTERING",
+      "ConsumeFromWhere: CONSUME_FROM_LAST_OFFSET",
+      "",
+    ]);
+    // -b asks one broker only.
+    const onlyB = await admin(["consumerConnection", "-g", "GID_CONN", "-b", brokerB.brokerAddr]);
+    expectOk(onlyB);
+    expect(onlyB.lines.filter((l) => l.startsWith("consumer-"))).toHaveLength(1);
+    brokerA.clients.unregister("consumer-1");
+    brokerB.clients.unregister("consumer-2");
+    expectOneLineError(
+      await admin(["consumerConnection", "-g", "GID_CONN"]),
+      /Not found the consumer group connection/,
+    );
+
+    await waitForRoute("AdminTopic", 2);
+    brokerA.clients.heartbeat({ connection: conn("producer-1", 40003), producerGroups: ["AdminTopic"] });
+    const pc = await admin(["producerConnection", "-g", "AdminTopic", "-t", "AdminTopic"]);
+    expectOk(pc);
+    expect(pc.lines).toEqual([
+      `0001  ${"producer-1".padEnd(32)} ${"10.1.2.3:40003".padEnd(22)} ${"NODE_JS".padEnd(8)} 5.0.3`,
+    ]);
+    brokerA.clients.unregister("producer-1");
+    expectOneLineError(
+      await admin(["producerConnection", "-g", "AdminTopic", "-t", "AdminTopic"]),
+      /Not found the producer group connection/,
+    );
+  });
+
   it("brokerStatus prints the broker's runtime table as sorted key : value lines", async () => {
     const r = await admin(["brokerStatus", "-b", brokerA.brokerAddr]);
     expectOk(r);

@@ -6,9 +6,11 @@
 // The DLQ group is created before start through `{store}/config/subscriptionGroup.json` (upstream's
 // file), with retryMaxTimes=2 and a 100 ms exponential backoff so the retries take about a second.
 
+import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import {
   ConsumeResult,
   FilterExpression,
@@ -37,6 +39,20 @@ import {
 const SDK_FILTER_TYPE_SQL = 2;
 const MiB = 1024 * 1024;
 const DLQ_GROUP = "g-dlq";
+const RMQ = fileURLToPath(new URL("../cli/rmq.ts", import.meta.url));
+
+/** `rmq admin <args> -n <rmq local's NameServer>` as a child process. */
+function rmqAdmin(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [RMQ, "admin", ...args, "-n", `127.0.0.1:${rmq.namesrvPort}`],
+      { encoding: "utf8", timeout: 30_000 },
+      (err, stdout, stderr) =>
+        resolve({ code: err === null ? 0 : typeof err.code === "number" ? err.code : -1, stdout, stderr }),
+    );
+  });
+}
 
 const sdkErrors: unknown[][] = [];
 const logger = quietSdkLogger(sdkErrors);
@@ -344,6 +360,49 @@ describe("rmq local with the official SDK", () => {
     const expected = sdkErrors.filter((e) => e.includes("bad topic!") || e.includes("rmq_sys_forbidden"));
     expect(expected.length).toBeGreaterThanOrEqual(2);
     sdkErrors.splice(0, sdkErrors.length, ...sdkErrors.filter((e) => !expected.includes(e)));
+  });
+
+  it("consumerConnection and producerConnection show the SDK clients the proxy registered with the broker", async () => {
+    const topic = "E2eConn";
+    await producer([topic]);
+    const c = await clients.start(
+      new PushConsumer({
+        endpoints: rmq.endpoints,
+        namespace: "",
+        consumerGroup: "g-conn",
+        subscriptions: new Map([[topic, "TagA || TagB"]]),
+        messageListener: { consume: () => ConsumeResult.SUCCESS },
+        logger,
+      }),
+    );
+    let cc = await rmqAdmin(["consumerConnection", "-g", "g-conn"]);
+    for (let i = 0; i < 20 && cc.code !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      cc = await rmqAdmin(["consumerConnection", "-g", "g-conn"]);
+    }
+    expect(cc.stderr).toBe("");
+    const lines = cc.stdout.split("\n");
+    expect(lines[0]).toMatch(/^#ClientId +#ClientAddr +#Language +#Version$/);
+    expect(lines[1]).toMatch(/^\S+ +127\.0\.0\.1:\d+ +NODE_JS +\S+$/);
+    expect(lines.slice(2)).toEqual([
+      "",
+      "Below is subscription:",
+      `${"#Topic".padEnd(20)} #SubExpression`,
+      `${topic.padEnd(20)} TagA || TagB`,
+      "",
+      "ConsumeType: CONSUME_PASSIVELY",
+      "MessageModel: CLUSTERING",
+      "ConsumeFromWhere: CONSUME_FROM_LAST_OFFSET",
+      "",
+    ]);
+    const pc = await rmqAdmin(["producerConnection", "-g", topic, "-t", topic]);
+    expect(pc.stderr).toBe("");
+    expect(pc.stdout).toMatch(/^0001 {2}\S+ +127\.0\.0\.1:\d+ +NODE_JS +\S+\n$/);
+    // A consumer that shuts down (NotifyClientTermination) leaves the broker's table.
+    await c.shutdown();
+    const gone = await rmqAdmin(["consumerConnection", "-g", "g-conn"]);
+    expect(gone.code).not.toBe(0);
+    expect(gone.stderr).toMatch(/Not found the consumer group connection/);
   });
 
   it("exports broker metrics with upstream names and labels, and reports ready", async () => {

@@ -3,6 +3,7 @@
 // blocking. The real backend is the broker's.
 
 import { createMessageFilter } from "../../broker/filter/message-filter.ts";
+import type { ClientHeartbeat } from "../../common/client-connection.ts";
 import { ErrorCode, RmqError } from "../../common/errors.ts";
 import {
   type AckMessagesRequest,
@@ -70,6 +71,10 @@ export interface MemoryBackend extends MessagingBackend {
   readonly resetLiteOffsetCalls: ResetLiteOffsetRequest[];
   readonly dlq: ForwardToDeadLetterQueueRequest[];
   readonly changeInvisibleCalls: ChangeInvisibleTimeRequest[];
+  /** Every registerClient call, in order. */
+  readonly clientHeartbeats: ClientHeartbeat[];
+  /** Every unregisterClient call's client id, in order. */
+  readonly unregisteredClients: string[];
   /** Store a message as if a producer had sent it (for pop tests). */
   put(topic: string, body: string | Uint8Array, properties?: Record<string, string>): StoredMessage;
   /** Pretend the broker wants this half message checked. */
@@ -186,9 +191,22 @@ export function createMemoryBackend(
     return out;
   };
 
+  const clientHeartbeats: ClientHeartbeat[] = [];
+  const unregisteredClients: string[] = [];
+
   return {
     sendCalls,
     popCalls,
+    clientHeartbeats,
+    unregisteredClients,
+
+    registerClient(heartbeat) {
+      clientHeartbeats.push(heartbeat);
+    },
+
+    unregisterClient(clientId) {
+      unregisteredClients.push(clientId);
+    },
     endTransactionCalls,
     resetLiteOffsetCalls,
     dlq,
