@@ -250,6 +250,51 @@ describe("CommitLog", () => {
     expect(io.syncedEnd).toBeGreaterThanOrEqual((last?.commitLogOffset ?? 0) + (last?.size ?? 0));
   });
 
+  it("ASYNC_FLUSH writes on the appending thread when the IO can, and through the thread pool for a while after a stalled write", async () => {
+    const t = tempDir("commitlog-async-sync");
+    cleanups.push(t.remove);
+    const commitLogDir = join(t.dir, "commitlog");
+    const isCommitLog = (fd: number) => dirname(readlinkSync(`/proc/self/fd/${fd}`)) === commitLogDir;
+    let syncWrites = 0;
+    let asyncWrites = 0;
+    let stallNext = false;
+    const io: FileIo = {
+      ...nodeFileIo,
+      writev(fd, buffers, position) {
+        if (isCommitLog(fd)) asyncWrites++;
+        return nodeFileIo.writev(fd, buffers, position);
+      },
+      writevSync(fd, buffers, position) {
+        if (isCommitLog(fd)) {
+          syncWrites++;
+          if (stallNext) {
+            // What a writer held back by the kernel sees: the call takes long.
+            stallNext = false;
+            const until = performance.now() + 40;
+            while (performance.now() < until) {}
+          }
+        }
+        return nodeFileIo.writevSync?.(fd, buffers, position) as number;
+      },
+    };
+    const store = await createMessageStore(smallStoreConfig(t.dir, { messageIndexEnable: false }), {
+      storeHost: STORE_HOST,
+      fileIo: io,
+    });
+    cleanups.push(() => store.shutdown());
+    await store.putMessage(testMessage({ id: 0, size: 100 }));
+    expect([syncWrites, asyncWrites]).toEqual([1, 0]);
+    stallNext = true;
+    await store.putMessage(testMessage({ id: 1, size: 100 }));
+    expect([syncWrites, asyncWrites]).toEqual([2, 0]);
+    // That write took 40 ms: the next ones go through the thread pool.
+    await store.putMessage(testMessage({ id: 2, size: 100 }));
+    await store.putMessage(testMessage({ id: 3, size: 100 }));
+    expect([syncWrites, asyncWrites]).toEqual([2, 2]);
+    const got = await store.getMessage("TopicTest", 0, 0, 10);
+    expect(got.messages.map((m) => bodyId(m.body))).toEqual([0, 1, 2, 3]);
+  });
+
   it("putMessages appends a batch with one writev and consecutive queue offsets", async () => {
     const t = tempDir("commitlog-batch");
     cleanups.push(t.remove);

@@ -70,6 +70,13 @@ const READ_PROBE_SIZE = 8 * 1024;
 /** The scratch buffer of synchronous reads grows in steps of this much (up to READ_MAX_SPAN). */
 const READ_SCRATCH_STEP = 256 * 1024;
 const OS_PAGE_SIZE = 4096;
+/**
+ * A synchronous ASYNC_FLUSH write this slow means the kernel is holding writers back (dirty page cache
+ * beyond what the disk drains): writes then go through the thread pool for SYNC_WRITE_BACKOFF_MS so
+ * the event loop keeps serving reads, acks and heartbeats meanwhile.
+ */
+const SYNC_WRITE_STALL_MS = 20;
+const SYNC_WRITE_BACKOFF_MS = 10_000;
 
 export const AppendOutcome = { OK: "ok", FLUSH_TIMEOUT: "flush-timeout" } as const;
 export type AppendOutcome = (typeof AppendOutcome)[keyof typeof AppendOutcome];
@@ -221,6 +228,8 @@ export class CommitLog {
   private flushing = false;
   /** Reused by synchronous reads (readGroupSync). */
   private readScratch: Buffer | undefined;
+  /** performance.now() until which ASYNC_FLUSH batches are written through the thread pool. */
+  private syncWritesPausedUntil = 0;
 
   private constructor(files: MappedFileQueue, opts: CommitLogOptions) {
     this.files = files;
@@ -569,16 +578,30 @@ export class CommitLog {
     }
     for (const piece of batch.pieces)
       for (const s of piece.spans) if (s.encoded) sealRecords(s.buf, s.start, s.end);
-    // ASYNC_FLUSH batches only reach the page cache: written on this thread when the IO can (store-io.ts).
-    const writevSync = this.sync ? undefined : this.opts.io.writevSync?.bind(this.opts.io);
+    // ASYNC_FLUSH batches only reach the page cache: written on this thread when the IO can (store-io.ts),
+    // unless a recent one stalled (SYNC_WRITE_STALL_MS).
+    const writevSync =
+      this.sync || performance.now() < this.syncWritesPausedUntil
+        ? undefined
+        : this.opts.io.writevSync?.bind(this.opts.io);
     for (const piece of batch.pieces) {
       const file = piece.file;
       if (!file.hold()) throw new Error(`segment ${file.path} was closed under a write`);
       try {
         const bufs = piece.spans.map((s) => s.buf.subarray(s.start, s.end));
         const at = piece.position - file.fileFromOffset;
-        if (writevSync !== undefined) writeFullySync(writevSync, file.fd, bufs, at);
-        else await writeFully(this.opts.io, file.fd, bufs, at);
+        if (writevSync !== undefined) {
+          const t0 = performance.now();
+          writeFullySync(writevSync, file.fd, bufs, at);
+          const took = performance.now() - t0;
+          if (took > SYNC_WRITE_STALL_MS) {
+            this.syncWritesPausedUntil = t0 + took + SYNC_WRITE_BACKOFF_MS;
+            this.opts.logger.warn(
+              { tookMs: Math.round(took), backoffMs: SYNC_WRITE_BACKOFF_MS },
+              "CommitLog write stalled (disk behind the page cache): writing through the thread pool for a while",
+            );
+          }
+        } else await writeFully(this.opts.io, file.fd, bufs, at);
       } finally {
         file.release();
       }
