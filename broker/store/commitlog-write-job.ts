@@ -3,6 +3,7 @@
 // positional gather write. The job is plain data (numbers and the buffers moved with it).
 import * as fs from "node:fs";
 import { sealRecords } from "./record-seal.ts";
+import { writeFullySync } from "./store-io.ts";
 
 /** The workerData a writer thread is started with (its entry does nothing in any other thread). */
 export const WRITER_THREAD_DATA = "rmq-commitlog-writer";
@@ -40,35 +41,13 @@ export function runWriteJob(job: WriteJob): void {
     const count = p[i + 2] as number;
     i += 3;
     const bufs: Uint8Array[] = [];
-    let total = 0;
     for (let k = 0; k < count; k++, i += 4) {
       const b = views[p[i] as number] as Uint8Array;
       const start = p[i + 1] as number;
       const end = p[i + 2] as number;
       if (p[i + 3] === 1) sealRecords(b, start, end);
       bufs.push(b.subarray(start, end));
-      total += end - start;
     }
-    writeAll(fd, bufs, position, total);
-  }
-}
-
-function writeAll(fd: number, bufs: Uint8Array[], position: number, total: number): void {
-  let done = fs.writevSync(fd, bufs, position);
-  while (done < total) {
-    // Rare: continue after a short write with what is left.
-    const rest: Uint8Array[] = [];
-    let skip = done;
-    for (const b of bufs) {
-      if (skip >= b.length) {
-        skip -= b.length;
-        continue;
-      }
-      rest.push(skip > 0 ? b.subarray(skip) : b);
-      skip = 0;
-    }
-    const n = fs.writevSync(fd, rest, position + done);
-    if (n <= 0) throw new Error(`write made no progress at ${position + done}`);
-    done += n;
+    writeFullySync(fs.writevSync, fd, bufs, position);
   }
 }

@@ -879,14 +879,7 @@ export class CommitLog {
         if (buf === undefined) return;
         for (const i of g.idx) {
           const r = refs[i] as { offset: number; size: number };
-          const pos = r.offset - g.start;
-          const res = parseRecord(buf, pos, pos + r.size, {
-            verifyCrc: true,
-            segmentRemaining: g.file.fileEnd - r.offset,
-            expectedOffset: r.offset,
-          });
-          if (res.kind === "record" && res.view.size === r.size) out[i] = { buf, view: res.view };
-          else this.logBadRead(r.offset, res);
+          out[i] = this.verifiedRecord(buf, r.offset - g.start, r, g.file);
         }
       }),
     );
@@ -922,15 +915,26 @@ export class CommitLog {
       const pos = r.offset - g.start;
       if (pos + r.size > n) continue; // the file ended first: not served
       scratch.copy(buf, at, pos, pos + r.size);
-      const res = parseRecord(buf, at, at + r.size, {
-        verifyCrc: true,
-        segmentRemaining: g.file.fileEnd - r.offset,
-        expectedOffset: r.offset,
-      });
-      if (res.kind === "record" && res.view.size === r.size) out[i] = { buf, view: res.view };
-      else this.logBadRead(r.offset, res);
+      out[i] = this.verifiedRecord(buf, at, r, g.file);
       at += r.size;
     }
+  }
+
+  /** The record `r` read into `buf` at `pos`, if it checks out (CRC, offset, size); else logged, undefined. */
+  private verifiedRecord(
+    buf: Buffer,
+    pos: number,
+    r: { offset: number; size: number },
+    file: MappedFile,
+  ): ReadRecord | undefined {
+    const res = parseRecord(buf, pos, pos + r.size, {
+      verifyCrc: true,
+      segmentRemaining: file.fileEnd - r.offset,
+      expectedOffset: r.offset,
+    });
+    if (res.kind === "record" && res.view.size === r.size) return { buf, view: res.view };
+    this.logBadRead(r.offset, res);
+    return undefined;
   }
 
   /** The scratch buffer of synchronous reads, at least `size` bytes. */
