@@ -73,9 +73,21 @@ describe("official Node SDK against the proxy", () => {
         .map((s) => s.clientType)
         .sort(),
     ).toEqual([1, 3]);
+    // Both sessions were reported to the backend (consumerConnection / producerConnection) with what
+    // their Settings said, and their ends too.
+    const reported = fx.backend.clientHeartbeats;
+    expect(reported.find((h) => h.consumerGroup === "SdkGroup")).toMatchObject({
+      connection: { language: "NODE_JS" },
+      consumeType: "CONSUME_ACTIVELY",
+      subscriptions: [{ topic: "SdkTopic", expression: "TagA", expressionType: "TAG" }],
+    });
+    expect(reported.find((h) => h.producerGroups?.includes("SdkTopic"))?.connection.language).toBe("NODE_JS");
+    const ids = new Set(reported.map((h) => h.connection.clientId));
+    expect(ids.size).toBe(2);
     await producer.shutdown();
     await consumer.shutdown();
     expect(fx.server.clients.sessions()).toEqual([]);
+    expect(new Set(fx.backend.unregisteredClients)).toEqual(ids);
     expect(sdkErrors).toEqual([]);
   });
 

@@ -103,15 +103,25 @@ export async function createProxyServer(options: ProxyServerOptions): Promise<Pr
     releaseInvisibleMs: limits.releaseInvisibleMs,
   });
   const liteSubscriptions = createLiteSubscriptionRegistry();
+  // Telling the brokers about a client is bookkeeping for admin commands: a failure is logged, and the
+  // client's Settings, heartbeat or termination goes on.
+  const registration = (clientId: string, report: () => void): void => {
+    try {
+      report();
+    } catch (err) {
+      logger.warn({ err, clientId }, "could not report a client session to the broker");
+    }
+  };
   const clients = createClientManager({
     sessionExpiryMs: limits.clientSessionExpiryMs,
     logger,
     onSessionRemoved: (session) => {
       renewer.releaseClient(session.clientId);
       liteSubscriptions.removeClient(session.clientId);
-      options.backend.unregisterClient(session.clientId);
+      registration(session.clientId, () => options.backend.unregisterClient(session.clientId));
     },
-    onSessionUpdated: (session) => options.backend.registerClient(clientHeartbeatOf(session)),
+    onSessionUpdated: (session) =>
+      registration(session.clientId, () => options.backend.registerClient(clientHeartbeatOf(session))),
   });
   let advertisedEndpoint: HostAndPort | undefined;
   if (options.advertisedAddress !== undefined) {
