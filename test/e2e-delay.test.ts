@@ -3,7 +3,7 @@
 // due while the server is down arrives after the restart, once; a recalled message never arrives; a
 // delivery time beyond the limit is refused with ILLEGAL_DELIVERY_TIME.
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Producer, SimpleConsumer } from "rocketmq-client-nodejs";
@@ -18,6 +18,7 @@ import {
   SDK_STREAM_SETTLE_MS,
   SdkClients,
   startRmqLocal,
+  stopLocalAndClients,
   writeProperties,
   writeTypedTopics,
 } from "./fixtures/e2e-local.ts";
@@ -45,12 +46,8 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await clients.stopAll(true);
-  if (rmq !== undefined) {
-    const { code } = await rmq.stop("SIGTERM");
-    expect(code).toBe(0);
-  }
-  rmSync(dir, { recursive: true, force: true });
+  const code = await stopLocalAndClients(clients, rmq, dir);
+  if (code !== undefined) expect(code).toBe(0);
 });
 
 function server(): LocalProcess {

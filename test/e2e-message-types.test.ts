@@ -5,7 +5,7 @@
 // Topics and groups are created before start through `{store}/config/topics.json` and
 // `subscriptionGroup.json` (upstream's files).
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -29,6 +29,7 @@ import {
   receiveUntil,
   SdkClients,
   startRmqLocal,
+  stopLocalAndClients,
   waitFor,
   writeProperties,
   writeStoreConfig,
@@ -90,12 +91,8 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await clients.stopAll(true);
-  if (rmq !== undefined) {
-    const { code } = await rmq.stop("SIGTERM");
-    expect(code).toBe(0);
-  }
-  rmSync(dir, { recursive: true, force: true });
+  const code = await stopLocalAndClients(clients, rmq, dir);
+  if (code !== undefined) expect(code).toBe(0);
 });
 
 function producer(topics: string[]): Promise<Producer> {

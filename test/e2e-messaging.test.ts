@@ -7,7 +7,7 @@
 // file), with retryMaxTimes=2 and a 100 ms exponential backoff so the retries take about a second.
 
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -30,6 +30,7 @@ import {
   receiveUntil,
   SdkClients,
   startRmqLocal,
+  stopLocalAndClients,
   waitFor,
   writeProperties,
   writeStoreConfig,
@@ -87,12 +88,8 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await clients.stopAll(true);
-  if (rmq !== undefined) {
-    const { code } = await rmq.stop("SIGTERM");
-    expect(code).toBe(0);
-  }
-  rmSync(dir, { recursive: true, force: true });
+  const code = await stopLocalAndClients(clients, rmq, dir);
+  if (code !== undefined) expect(code).toBe(0);
 });
 
 function producer(topics: string[]): Promise<Producer> {

@@ -6,7 +6,7 @@
 // broker.conf shortens the upstream check timing (transactionTimeOut 6 s, interval 30 s) so the
 // test runs in seconds.
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type MessageView, Producer, SimpleConsumer } from "rocketmq-client-nodejs";
@@ -21,6 +21,7 @@ import {
   SDK_STREAM_SETTLE_MS,
   SdkClients,
   startRmqLocal,
+  stopLocalAndClients,
   waitFor,
   writeProperties,
   writeTypedTopics,
@@ -64,12 +65,8 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await clients.stopAll(true);
-  if (rmq !== undefined) {
-    const { code } = await rmq.stop("SIGTERM");
-    expect(code).toBe(0);
-  }
-  rmSync(dir, { recursive: true, force: true });
+  const code = await stopLocalAndClients(clients, rmq, dir);
+  if (code !== undefined) expect(code).toBe(0);
 });
 
 function server(): LocalProcess {

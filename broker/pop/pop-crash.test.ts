@@ -1,7 +1,7 @@
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
+import { runChildAndKill } from "../../test/fixtures/crash-child.ts";
 import { tempDir } from "../../test/fixtures/store-fixtures.ts";
 import type { PoppedMessage } from "./pop-service.ts";
 import { bodyText, openTestBroker } from "./test-broker.fixture.ts";
@@ -13,39 +13,13 @@ afterEach(async () => {
 
 const CHILD = join(import.meta.dirname, "pop-crash-child.fixture.ts");
 
-/** Runs the child until it prints DONE, then SIGKILLs it; returns its lines. */
-function runChildAndKill(args: object): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHILD, JSON.stringify(args)], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    let killed = false;
-    child.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-      if (!killed && out.includes("DONE\n")) {
-        killed = true;
-        child.kill("SIGKILL");
-      }
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      err += d.toString();
-    });
-    child.on("exit", (code, signal) => {
-      if (signal === "SIGKILL" && killed) resolve(out.split("\n").filter((l) => l.length > 0));
-      else reject(new Error(`child exited with code ${code} signal ${signal}: ${err}`));
-    });
-  });
-}
-
 it("after SIGKILL, acked messages stay consumed and un-acked ones come back once, with deliveryAttempt 2", async () => {
   const t = tempDir("pop-crash");
   cleanups.push(t.remove);
   const topic = "CrashTopic";
   const group = "GID_crash";
   const count = 30;
-  const lines = await runChildAndKill({ dir: t.dir, topic, group, count });
+  const lines = await runChildAndKill(CHILD, { dir: t.dir, topic, group, count });
   const acked = lines.filter((l) => l.startsWith("ACKED ")).map((l) => l.slice(6));
   const kept = lines.filter((l) => l.startsWith("KEPT ")).map((l) => l.slice(5));
   expect(acked.length + kept.length).toBe(count);

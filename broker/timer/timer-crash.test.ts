@@ -1,6 +1,6 @@
-import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
+import { runChildAndKill } from "../../test/fixtures/crash-child.ts";
 import { tempDir } from "../../test/fixtures/store-fixtures.ts";
 import { bodyText, openTimerBroker } from "./timer-test.fixture.ts";
 
@@ -10,32 +10,6 @@ afterEach(async () => {
 });
 
 const CHILD = join(import.meta.dirname, "timer-crash-child.fixture.ts");
-
-/** Runs the child until it prints DONE, then SIGKILLs it; returns its lines. */
-function runChildAndKill(args: object): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHILD, JSON.stringify(args)], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    let killed = false;
-    child.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-      if (!killed && out.includes("DONE\n")) {
-        killed = true;
-        child.kill("SIGKILL");
-      }
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      err += d.toString();
-    });
-    child.on("exit", (code, signal) => {
-      if (signal === "SIGKILL" && killed) resolve(out.split("\n").filter((l) => l.length > 0));
-      else reject(new Error(`child exited with code ${code} signal ${signal}: ${err}`));
-    });
-  });
-}
 
 const GROUPS: [number, number, number] = [1200, 100, 100];
 const TOTAL = GROUPS[0] + GROUPS[1] + GROUPS[2];
@@ -48,7 +22,7 @@ for (const [what, timerFlushIntervalMs] of [
     const t = tempDir("timer-crash");
     cleanups.push(t.remove);
     const topic = "CrashTimer";
-    const lines = await runChildAndKill({
+    const lines = await runChildAndKill(CHILD, {
       dir: t.dir,
       topic,
       groups: GROUPS,

@@ -1,9 +1,9 @@
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { ErrorCode, isRmqError } from "../../common/errors.ts";
 import { SystemTopic } from "../../common/topic-validator.ts";
+import { runChildAndKill } from "../../test/fixtures/crash-child.ts";
 import { tempDir } from "../../test/fixtures/store-fixtures.ts";
 import { TransactionProperty } from "./transaction-properties.ts";
 import {
@@ -22,32 +22,6 @@ afterEach(async () => {
 
 const CHILD = join(import.meta.dirname, "transaction-crash-child.fixture.ts");
 
-/** Runs the child until it prints DONE, then SIGKILLs it; returns its lines. */
-function runChildAndKill(args: object): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHILD, JSON.stringify(args)], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    let killed = false;
-    child.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-      if (!killed && out.includes("DONE\n")) {
-        killed = true;
-        child.kill("SIGKILL");
-      }
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      err += d.toString();
-    });
-    child.on("exit", (code, signal) => {
-      if (signal === "SIGKILL" && killed) resolve(out.split("\n").filter((l) => l.length > 0));
-      else reject(new Error(`child exited with code ${code} signal ${signal}: ${err}`));
-    });
-  });
-}
-
 interface Tx {
   transactionId: string;
   messageId: string;
@@ -59,7 +33,7 @@ it("after SIGKILL, ended transactions stay ended, pending ones are checked and c
   cleanups.push(t.remove);
   const start = 1_700_000_000_000;
   const count = 24;
-  const lines = await runChildAndKill({ dir: t.dir, start, count });
+  const lines = await runChildAndKill(CHILD, { dir: t.dir, start, count });
   const of = (kind: string): Tx[] =>
     lines
       .filter((l) => l.startsWith(`${kind} `))
