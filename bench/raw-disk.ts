@@ -81,7 +81,9 @@ export async function rawGroupCommit(
   inflight: number,
   durationMs: number,
 ): Promise<LatencyRateResult> {
-  const fh = await open(join(dir, `raw-group-${inflight}.bin`), "w+");
+  const path = join(dir, `raw-group-${inflight}.bin`);
+  rmSync(path, { force: true }); // a new file each time, as for the positional writes
+  const fh = await open(path, "w+");
   const record = Buffer.alloc(size, 0x62);
   let pending: { buf: Buffer; t0: number; resolve: () => void }[] = [];
   let wake: (() => void) | undefined;
@@ -130,6 +132,7 @@ export async function rawGroupCommit(
   wake?.();
   await writer;
   await fh.close();
+  rmSync(path, { force: true });
   latencies.sort((a, b) => a - b);
   return {
     ops,
