@@ -5,11 +5,14 @@
 // place), and not yet delivered. The committed offset moves over contiguous done offsets only.
 //
 // Persisted to `{storePathRootDir}/config/consumerOrderInfo.json` (atomic write) periodically and on
-// shutdown, like upstream: after a crash, messages acked since the last write come again (at least
-// once, still in order); delivery attempts and invisible times written before survive.
+// shutdown, as upstream, and between two writes every settled message, reset queue and dropped group
+// goes to a journal (consumer-order-journal.ts) before the ack that settled it is answered: after a
+// crash nothing acked comes again. Delivery attempts and invisible times are only in the snapshot (a
+// crash may hand an in-flight message out again sooner, with the attempt count of the last write).
 
 import { join } from "node:path";
 import { corruptFileError, readFileIfExists, writeFileAtomic } from "../../common/atomic-file.ts";
+import { ConsumerOrderJournal, type JournalReplay } from "./consumer-order-journal.ts";
 
 /** Upstream persists consumerOrderInfo.json every 10 s (ConsumerOrderInfoManager via BrokerController). */
 export const ORDER_INFO_PERSIST_INTERVAL_MS = 10_000;
@@ -68,14 +71,58 @@ interface PersistedFile {
   table: Record<string, Record<string, PersistedQueue>>;
 }
 
+export interface ConsumerOrderInfoOptions {
+  /** SYNC_FLUSH: journal lines are fdatasynced before the acks they record are answered. */
+  syncFlush: boolean;
+  /**
+   * Persists the consumer offsets; a snapshot calls it after taking its state, so that offsets the
+   * snapshot no longer lists as done (the committed offset moved over them) are durable before the
+   * journal that recorded them is deleted.
+   */
+  persistOffsets: () => Promise<void>;
+}
+
 export class ConsumerOrderInfoManager {
   private readonly file: string;
   /** "topic@group" → queueId → state */
   private readonly table = new Map<string, Map<number, OrderQueueState>>();
   private dirty = false;
+  private readonly journal: ConsumerOrderJournal;
+  private readonly persistOffsets: () => Promise<void>;
+  private persisting: Promise<void> | undefined;
 
-  constructor(storePathRootDir: string) {
-    this.file = join(storePathRootDir, "config", ORDER_INFO_FILE);
+  constructor(storePathRootDir: string, o: ConsumerOrderInfoOptions) {
+    const configDir = join(storePathRootDir, "config");
+    this.file = join(configDir, ORDER_INFO_FILE);
+    this.journal = new ConsumerOrderJournal(configDir, o.syncFlush);
+    this.persistOffsets = o.persistOffsets;
+  }
+
+  /** Settles `offset` of the queue whose state is `s`: no more delivery, recorded in the journal. */
+  markDone(group: string, topic: string, queueId: number, s: OrderQueueState, offset: number): void {
+    s.done.add(offset);
+    this.journal.append(["d", ConsumerOrderInfoManager.key(topic, group), queueId, offset]);
+    this.dirty = true;
+  }
+
+  /** Drops the ordering state of one queue (its consumer offset was reset), recorded in the journal. */
+  resetQueue(group: string, topic: string, queueId: number): OrderQueueState | undefined {
+    const s = this.peek(group, topic, queueId);
+    if (s === undefined) return undefined;
+    s.done.clear();
+    s.delivered.clear();
+    s.lastAttempt = undefined;
+    this.journal.append(["r", ConsumerOrderInfoManager.key(topic, group), queueId]);
+    this.dirty = true;
+    return s;
+  }
+
+  /**
+   * Writes the journal lines of everything settled so far; resolves once they would survive a crash
+   * of the process (with SYNC_FLUSH: of the machine). Acks await it before they are answered.
+   */
+  flushJournal(): Promise<void> {
+    return this.journal.flush();
   }
 
   private static key(topic: string, group: string): string {
@@ -105,7 +152,29 @@ export class ConsumerOrderInfoManager {
     this.dirty = true;
   }
 
-  async load(): Promise<void> {
+  /** Loads the last snapshot, then replays the journals written after it. */
+  async load(): Promise<JournalReplay> {
+    await this.loadSnapshot();
+    const replay = this.journal.replay();
+    for (const rec of replay.records) {
+      if (rec[0] === "d") {
+        const at = rec[1].lastIndexOf("@");
+        this.get(rec[1].slice(at + 1), rec[1].slice(0, at), rec[2]).done.add(rec[3]);
+      } else if (rec[0] === "r") {
+        const s = this.table.get(rec[1])?.get(rec[2]);
+        if (s !== undefined) {
+          s.done.clear();
+          s.delivered.clear();
+        }
+      } else {
+        this.dropGroup(rec[1]);
+      }
+    }
+    if (replay.records.length > 0) this.dirty = true;
+    return replay;
+  }
+
+  private async loadSnapshot(): Promise<void> {
     const text = await readFileIfExists(this.file);
     if (text === undefined) return;
     let parsed: PersistedFile;
@@ -165,21 +234,44 @@ export class ConsumerOrderInfoManager {
     return JSON.stringify({ version: 1, table } satisfies PersistedFile);
   }
 
-  /** Writes the file when something changed since the last write. */
-  async persist(): Promise<void> {
-    if (!this.dirty) return;
-    this.dirty = false;
-    try {
-      await writeFileAtomic(this.file, this.encode());
-    } catch (err) {
-      this.dirty = true;
-      throw err;
-    }
+  /**
+   * Writes the snapshot when something changed since the last one: rotates the journal, takes the
+   * state, persists the consumer offsets, writes the file, deletes the journals it covers. One at a time.
+   */
+  persist(): Promise<void> {
+    const run = async (): Promise<void> => {
+      if (!this.dirty) return;
+      const upTo = await this.journal.rotate();
+      this.dirty = false;
+      const text = this.encode();
+      try {
+        await this.persistOffsets();
+        await writeFileAtomic(this.file, text);
+      } catch (err) {
+        this.dirty = true;
+        throw err;
+      }
+      this.journal.dropUpTo(upTo);
+    };
+    const p = (this.persisting ?? Promise.resolve()).then(run, run);
+    this.persisting = p.catch(() => {});
+    return p;
+  }
+
+  /** Persists a last time and closes the journal (broker shutdown). */
+  async close(): Promise<void> {
+    await this.persist();
+    this.journal.close();
   }
 
   /** Drops every state of `group` (the group was deleted). */
   removeGroup(group: string): void {
-    for (const key of [...this.table.keys()]) if (key.endsWith(`@${group}`)) this.table.delete(key);
+    this.dropGroup(group);
+    this.journal.append(["g", group]);
     this.dirty = true;
+  }
+
+  private dropGroup(group: string): void {
+    for (const key of [...this.table.keys()]) if (key.endsWith(`@${group}`)) this.table.delete(key);
   }
 }

@@ -9,7 +9,8 @@
 // one group of their own per queue. One pop may return several consecutive messages of a group (the
 // SDK consumes a batch in order).
 //
-// No check point is written: the state lives in ConsumerOrderInfoManager (consumer-order-info.ts),
+// No check point is written: the state lives in ConsumerOrderInfoManager (consumer-order-info.ts, with
+// a journal of settled messages that acks wait for),
 // receipt handles carry reviveQid FIFO_REVIVE_QID so ack/change/DLQ find their way here, and
 // redelivery happens at pop time, not through the revive topic.
 
@@ -103,7 +104,7 @@ export class FifoPop {
     if (this.persistTimer !== undefined) clearInterval(this.persistTimer);
     for (const w of this.wakeTimers.values()) clearTimeout(w.timer);
     this.wakeTimers.clear();
-    await this.d.orderInfo.persist();
+    await this.d.orderInfo.close();
   }
 
   /** True when some message of the queue was delivered and is not done (in flight, or due again). */
@@ -236,7 +237,7 @@ export class FifoPop {
         }
         if (d === undefined && !ctx.filter.matchesMessage(m.properties.get(PopProperty.TAGS), m.properties)) {
           // Not for this subscription: consumed by skipping, as upstream.
-          s.done.add(o);
+          orderInfo.markDone(group, topic, queueId, s, o);
           continue;
         }
         // A retried pop and a suspended message (lite consumers) keep their attempt count.
@@ -245,7 +246,7 @@ export class FifoPop {
         if (attempt > attempts) {
           await ensurePopTopic(this.d.topics, dlq, DLQ_QUEUE_NUMS);
           deadLetters.push(deadLetterMessage(m, dlq, 0, parseLmqName(topic)?.parent ?? topic));
-          s.done.add(o);
+          orderInfo.markDone(group, topic, queueId, s, o);
           continue;
         }
         s.delivered.set(o, { attempts: attempt, popTime: now, invisibleTime: ctx.invisibleTimeMs });
@@ -258,7 +259,13 @@ export class FifoPop {
       }
       offset = res.nextBeginOffset;
     }
-    if (deadLetters.length > 0) await store.putMessages(deadLetters);
+    if (deadLetters.length > 0) {
+      await store.putMessages(deadLetters);
+      await orderInfo.flushJournal(); // else a crash would dead-letter them a second time
+    } else {
+      // Filter skips need no wait: after a crash they are only filtered again.
+      orderInfo.flushJournal().catch((err: unknown) => this.journalFailed(err));
+    }
     if (ctx.attemptId !== undefined && out.length > 0)
       s.lastAttempt = { attemptId: ctx.attemptId, offsets: out.map((p) => p.message.queueOffset) };
     if (out.length > 0) this.scheduleWake(topic, now + ctx.invisibleTimeMs);
@@ -298,12 +305,12 @@ export class FifoPop {
     return { s, kind: "delivered" };
   }
 
+  /** Settles the message; the caller answers the ack after orderInfo.flushJournal() (flushJournal here). */
   ack(group: string, topic: string, h: ReceiptHandle): void {
     const r = this.find(group, topic, h);
     if (r.kind === "done") return;
     r.s.delivered.delete(h.queueOffset);
-    r.s.done.add(h.queueOffset);
-    this.d.orderInfo.markDirty();
+    this.d.orderInfo.markDone(group, h.topic, h.queueId, r.s, h.queueOffset);
     this.settle(group, h.topic, h.queueId, r.s);
     // The next message of the group may go out now.
     this.d.polling.touch(h.topic);
@@ -348,21 +355,26 @@ export class FifoPop {
     await this.d.store.putMessages([deadLetterMessage(m, dlq, 0, parseLmqName(h.topic)?.parent ?? topic)]);
     // Settle unless an ack got there first while the copy was written.
     if (r.s.delivered.delete(h.queueOffset)) {
-      r.s.done.add(h.queueOffset);
-      this.d.orderInfo.markDirty();
+      this.d.orderInfo.markDone(group, h.topic, h.queueId, r.s, h.queueOffset);
       this.settle(group, h.topic, h.queueId, r.s);
       this.d.polling.touch(h.topic);
     }
+    await this.d.orderInfo.flushJournal();
+  }
+
+  /** Writes the journal lines of what was settled; acks await it before they are answered. */
+  flushJournal(): Promise<void> {
+    return this.d.orderInfo.flushJournal();
+  }
+
+  private journalFailed(err: unknown): void {
+    this.d.logger.error({ err }, "writing the FIFO consumption journal failed");
   }
 
   /** Forgets the ordering state of a queue whose consumer offset an operator or a lite subscription reset. */
   resetQueue(group: string, topic: string, queueId: number): void {
-    const s = this.d.orderInfo.peek(group, topic, queueId);
-    if (s === undefined) return;
-    s.done.clear();
-    s.delivered.clear();
-    s.lastAttempt = undefined;
-    this.d.orderInfo.markDirty();
+    if (this.d.orderInfo.resetQueue(group, topic, queueId) === undefined) return;
+    this.d.orderInfo.flushJournal().catch((err: unknown) => this.journalFailed(err));
     this.d.polling.touch(topic);
   }
 }

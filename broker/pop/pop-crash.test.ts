@@ -50,3 +50,46 @@ it("after SIGKILL, acked messages stay consumed and un-acked ones come back once
   ).toBe(true);
   expect(await b.service.reviveDue()).toBe(0);
 });
+
+it("FIFO: after SIGKILL, acked messages stay consumed (journal) and the rest come back in group order", async () => {
+  const t = tempDir("pop-crash-fifo");
+  cleanups.push(t.remove);
+  const topic = "CrashFifoTopic";
+  const group = "GID_crash_fifo";
+  const count = 30;
+  const lines = await runChildAndKill(CHILD, { dir: t.dir, topic, group, count, fifo: 3 });
+  const acked = new Set(lines.filter((l) => l.startsWith("ACKED ")).map((l) => l.slice(6)));
+  const kept = new Set(lines.filter((l) => l.startsWith("KEPT ")).map((l) => l.slice(5)));
+  // g0 stops at m0, g1 at m7, g2 at m14: everything of a group from there on stays un-acked.
+  expect([...acked].sort()).toEqual(["m1", "m11", "m2", "m4", "m5", "m8"].sort());
+  // Nothing was persisted but the journal: no snapshot, no consumer offsets.
+  expect(existsSync(join(t.dir, "config", "consumerOrderInfo.json"))).toBe(false);
+  expect(existsSync(join(t.dir, "config", "consumerOffset.json"))).toBe(false);
+
+  const b = await openTestBroker(t.dir, { clock: () => Date.now() + 3_600_000 });
+  cleanups.push(() => b.close());
+  const back: PoppedMessage[] = [];
+  for (;;) {
+    const got = await b.service.pop(group, topic, { maxMessages: 32, invisibleTimeMs: 60_000, fifo: true });
+    if (got.length === 0) break;
+    back.push(...got);
+    const results = await b.service.ack(
+      group,
+      topic,
+      got.map((m) => m.receiptHandle),
+    );
+    expect(results.every((r) => r.ok)).toBe(true);
+  }
+  const bodies = back.map((m) => bodyText(m.message.body));
+  const all = Array.from({ length: count }, (_, i) => `m${i}`);
+  expect([...bodies].sort()).toEqual(all.filter((m) => !acked.has(m)).sort());
+  // In send order within each message group.
+  for (let g = 0; g < 3; g++) {
+    const seq = bodies.map((x) => Number(x.slice(1))).filter((i) => i % 3 === g);
+    expect(seq).toEqual([...seq].sort((a, b) => a - b));
+  }
+  // Attempt counts live in the snapshot only (consumer-order-info.ts), and none was written: what was in
+  // flight at the crash is a first delivery again.
+  expect(back.every((m) => m.deliveryAttempt === 1)).toBe(true);
+  expect(kept.size).toBeGreaterThan(0);
+});

@@ -39,6 +39,7 @@ import {
   TopicMessageType,
   topicMessageType,
 } from "../metadata/topic-config-manager.ts";
+import { FlushDiskType } from "../store/config.ts";
 import type { HostAddress } from "../store/host-address.ts";
 import type { StoredMessage } from "../store/message-codec.ts";
 import type { MessageStore } from "../store/message-store.ts";
@@ -256,7 +257,10 @@ export class PopService {
       reviveBatchSize: this.config.reviveBatchSize,
       withBusy: (entries, fn) => this.withBusy(entries, fn),
     });
-    this.orderInfo = new ConsumerOrderInfoManager(o.store.config.storePathRootDir);
+    this.orderInfo = new ConsumerOrderInfoManager(o.store.config.storePathRootDir, {
+      syncFlush: o.store.config.flushDiskType === FlushDiskType.SYNC_FLUSH,
+      persistOffsets: () => this.offsets.persist(),
+    });
     this.fifo = new FifoPop({
       store: this.store,
       topics: this.topics,
@@ -853,6 +857,7 @@ export class PopService {
   private async doAck(group: string, topic: string, handles: readonly string[]): Promise<HandleResult[]> {
     const results: Array<HandleResult | undefined> = new Array(handles.length).fill(undefined);
     let targets: Array<{ i: number; e: InflightMessage }>;
+    const fifoAcked: number[] = [];
     // Resolve every handle in one synchronous pass; if some message has a write under way, wait for
     // those and resolve again, so that the targets are marked busy in the same tick they were checked.
     for (;;) {
@@ -868,6 +873,7 @@ export class PopService {
           if (fh !== undefined) {
             this.fifo.ack(group, topic, fh);
             results[i] = { ok: true };
+            fifoAcked.push(i);
             continue;
           }
           const r = this.resolve(group, topic, handle, issued);
@@ -880,6 +886,14 @@ export class PopService {
       }
       if (waits.length === 0) break;
       await Promise.all(waits);
+    }
+    if (fifoAcked.length > 0) {
+      // Answered once the journal holds them: a crash must not deliver an acked FIFO message again.
+      try {
+        await this.fifo.flushJournal();
+      } catch (err) {
+        for (const i of fifoAcked) results[i] = failure(err);
+      }
     }
     if (targets.length === 0) return results as HandleResult[];
     // The same handle twice in one call: one ack record, OK for both.

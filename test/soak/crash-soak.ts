@@ -1,0 +1,329 @@
+// `npm run soak -- [--minutes N] [--seed N] [--fifo]`: kill -9 `rmq local` again and again under load
+// from the official Node SDK, and check after every restart what the broker promises across crashes:
+//   1. every send the SDK saw acknowledged is delivered to the consumer group (at least once);
+//   2. a message whose ack the SDK saw succeed is never delivered again — not after the ack, not after
+//      a crash (the group's progress and the pop acks are persisted before the ack is answered);
+//   3. with --fifo (a FIFO topic, an orderly group, messages in 32 message groups): a message is
+//      delivered only once every earlier acknowledged send of its group is acked — or earlier in the
+//      same batch (an ack whose outcome the crash hid counts as acked: the broker may have taken it).
+// Each round starts `rmq local` on the same store, runs producers and a SimpleConsumer (acking most of
+// what it receives, leaving the rest to come back after the invisible time) for a random 2–6 s, then
+// SIGKILLs the process. At the end one more start drains the group and the process must stop on
+// SIGTERM with exit 0. Random choices come from --seed (printed), so a failing run can be repeated
+// as far as the timing of a real process allows. Exit 0 when both hold, 1 with the violations.
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { type MessageView, Producer, SimpleConsumer } from "rocketmq-client-nodejs";
+import {
+  E2E_BROKER_CONF,
+  type LocalProcess,
+  quietSdkLogger,
+  SDK_STREAM_SETTLE_MS,
+  startRmqLocal,
+  writeProperties,
+  writeStoreConfig,
+  writeTypedTopics,
+} from "../fixtures/e2e-local.ts";
+
+const TOPIC = "SoakTopic";
+const GROUP = "soak-group";
+/** --fifo: message groups, spread over the producers (each sends its groups' messages in order). */
+const MESSAGE_GROUPS = 32;
+const PRODUCERS = 4;
+const CONSUMER_LOOPS = 2;
+const RECEIVE_BATCH = 16;
+const INVISIBLE_MS = 4000;
+/** Share of received messages the consumer acks; the rest come back after INVISIBLE_MS. */
+const ACK_SHARE = 0.85;
+const ROUND_MIN_MS = 2000;
+const ROUND_MAX_MS = 6000;
+/** --fifo: deliveries of one message before it goes to the DLQ (never reached at ACK_SHARE in practice). */
+const FIFO_MAX_RETRIES = 64;
+/** How long the final drain may take to see every acknowledged send. */
+const DRAIN_TIMEOUT_MS = 120_000;
+/** After the drain, receive this long more: nothing acked may show up. */
+const QUIET_TAIL_MS = 3 * INVISIBLE_MS;
+
+/** mulberry32: a small seeded generator, enough to replay the choices of a run. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface GroupLog {
+  /** Sequence numbers of the group's acknowledged sends, in send order. */
+  sent: number[];
+  /** Sequence numbers whose ack succeeded or whose ack outcome is unknown. */
+  acked: Set<number>;
+  /** Index in `sent` of the first one not in `acked`. */
+  next: number;
+}
+
+interface Ledger {
+  fifo: boolean;
+  /** messageId of every send the SDK saw acknowledged. */
+  sent: Set<string>;
+  /** --fifo: per message group. */
+  groups: Map<string, GroupLog>;
+  /** messageId → when (ms) its ack was seen to succeed. */
+  acked: Map<string, number>;
+  /** Every messageId delivered at least once. */
+  delivered: Set<string>;
+  violations: string[];
+  deliveries: number;
+}
+
+function record(ledger: Ledger, messageId: string, round: string): void {
+  ledger.deliveries++;
+  ledger.delivered.add(messageId);
+  const at = ledger.acked.get(messageId);
+  if (at !== undefined)
+    ledger.violations.push(
+      `${round}: ${messageId} delivered again after its ack succeeded (${Date.now() - at} ms ago)`,
+    );
+}
+
+/** Per message group: the next sequence number to send (survives rounds: the order continues). */
+const nextSeq = new Map<string, number>();
+
+function groupLog(ledger: Ledger, g: string): GroupLog {
+  let log = ledger.groups.get(g);
+  if (log === undefined) {
+    log = { sent: [], acked: new Set(), next: 0 };
+    ledger.groups.set(g, log);
+  }
+  return log;
+}
+
+/**
+ * Records a received batch and acks most of it (all of it with `random` undefined). FIFO: the batch is
+ * taken in order; once a group's message is left un-acked, its later ones in the batch are too.
+ */
+async function consumeBatch(
+  consumer: SimpleConsumer,
+  batch: MessageView[],
+  ledger: Ledger,
+  random: (() => number) | undefined,
+  name: string,
+): Promise<void> {
+  const skipped = new Set<string>();
+  for (const m of batch) {
+    record(ledger, m.messageId, name);
+    let g: string | undefined;
+    let k = -1;
+    if (ledger.fifo) {
+      const [group, seqText] = m.body.toString().split(":");
+      g = group as string;
+      k = Number(seqText);
+      const log = groupLog(ledger, g);
+      while (log.next < log.sent.length && log.acked.has(log.sent[log.next] as number)) log.next++;
+      const first = log.sent[log.next];
+      if (first !== undefined && first < k && !skipped.has(g))
+        ledger.violations.push(
+          `${name}: ${g}:${k} delivered while ${g}:${first} (acknowledged send) is not acked`,
+        );
+      if (skipped.has(g)) continue;
+    }
+    if (random !== undefined && random() >= ACK_SHARE) {
+      if (g !== undefined) skipped.add(g);
+      continue;
+    }
+    try {
+      await consumer.ack(m);
+      ledger.acked.set(m.messageId, Date.now());
+      if (g !== undefined) groupLog(ledger, g).acked.add(k);
+    } catch {
+      // The ack may or may not have reached the broker: for the order it counts as acked, for
+      // "never again" it does not count.
+      if (g !== undefined) {
+        groupLog(ledger, g).acked.add(k);
+        skipped.add(g);
+      }
+    }
+  }
+}
+
+async function round(
+  rmq: LocalProcess,
+  ledger: Ledger,
+  random: () => number,
+  runMs: number,
+  name: string,
+): Promise<void> {
+  const sdkErrors: unknown[][] = [];
+  const logger = quietSdkLogger(sdkErrors);
+  const producer = new Producer({ endpoints: rmq.endpoints, namespace: "", topics: [TOPIC], logger });
+  const consumer = new SimpleConsumer({
+    endpoints: rmq.endpoints,
+    namespace: "",
+    consumerGroup: GROUP,
+    subscriptions: new Map([[TOPIC, "*"]]),
+    awaitDuration: 1000,
+    logger,
+  });
+  await producer.startup();
+  await consumer.startup();
+  const until = Date.now() + runMs;
+  let seq = 0;
+  const produce = async (p: number): Promise<void> => {
+    while (Date.now() < until) {
+      if (!ledger.fifo) {
+        try {
+          const r = await producer.send({ topic: TOPIC, body: Buffer.from(`${name}-${seq++}`) });
+          ledger.sent.add(r.messageId);
+        } catch {
+          // outcome unknown (the process may be dying): neither promised nor checked
+        }
+        continue;
+      }
+      // One loop owns each group and sends its messages one after the other: the send order.
+      const g = `g${p + PRODUCERS * Math.floor(random() * (MESSAGE_GROUPS / PRODUCERS))}`;
+      const log = groupLog(ledger, g);
+      const k = nextSeq.get(g) ?? 0;
+      nextSeq.set(g, k + 1);
+      try {
+        const r = await producer.send({ topic: TOPIC, messageGroup: g, body: Buffer.from(`${g}:${k}`) });
+        ledger.sent.add(r.messageId);
+        log.sent.push(k);
+      } catch {
+        // outcome unknown
+      }
+    }
+  };
+  const consume = async (): Promise<void> => {
+    while (Date.now() < until) {
+      try {
+        await consumeBatch(
+          consumer,
+          await consumer.receive(RECEIVE_BATCH, INVISIBLE_MS),
+          ledger,
+          random,
+          name,
+        );
+      } catch {
+        // a receive that failed promises nothing
+      }
+    }
+  };
+  await Promise.all([
+    ...Array.from({ length: PRODUCERS }, (_, p) => produce(p)),
+    // FIFO: one receive loop, so the ack of a group's message is answered before its next one can come.
+    ...Array.from({ length: ledger.fifo ? 1 : CONSUMER_LOOPS }, consume),
+  ]);
+  await Promise.allSettled([producer.shutdown(), consumer.shutdown()]);
+  await new Promise((r) => setTimeout(r, SDK_STREAM_SETTLE_MS));
+}
+
+async function drain(rmq: LocalProcess, ledger: Ledger): Promise<void> {
+  const logger = quietSdkLogger([]);
+  const consumer = new SimpleConsumer({
+    endpoints: rmq.endpoints,
+    namespace: "",
+    consumerGroup: GROUP,
+    subscriptions: new Map([[TOPIC, "*"]]),
+    awaitDuration: 1000,
+    logger,
+  });
+  await consumer.startup();
+  const missing = () => [...ledger.sent].filter((id) => !ledger.delivered.has(id));
+  const deadline = Date.now() + DRAIN_TIMEOUT_MS;
+  let quietUntil = Number.POSITIVE_INFINITY;
+  while (Date.now() < Math.min(deadline, quietUntil)) {
+    await consumeBatch(
+      consumer,
+      await consumer.receive(RECEIVE_BATCH, INVISIBLE_MS),
+      ledger,
+      undefined,
+      "drain",
+    );
+    if (quietUntil === Number.POSITIVE_INFINITY && missing().length === 0)
+      quietUntil = Date.now() + QUIET_TAIL_MS;
+  }
+  for (const id of missing()) ledger.violations.push(`acknowledged send ${id} was never delivered`);
+  await consumer.shutdown();
+  await new Promise((r) => setTimeout(r, SDK_STREAM_SETTLE_MS));
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: { minutes: { type: "string" }, seed: { type: "string" }, fifo: { type: "boolean" } },
+  });
+  const fifo = values.fifo === true;
+  const minutes = Number(values.minutes ?? "3");
+  const seed = Number(values.seed ?? String(Date.now() % 1_000_000));
+  if (!Number.isFinite(minutes) || minutes <= 0)
+    throw new Error(`--minutes must be positive, got ${values.minutes}`);
+  if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${values.seed}`);
+  const random = seededRandom(seed);
+  const dir = mkdtempSync(join(tmpdir(), "rmq-soak-"));
+  const storeDir = join(dir, "store");
+  const confFile = join(dir, "broker.conf");
+  const compileCacheDir = join(dir, "compile-cache");
+  writeProperties(confFile, { ...E2E_BROKER_CONF, autoCreateTopicEnable: "false" });
+  writeTypedTopics(storeDir, [{ name: TOPIC, queues: 4, type: fifo ? "FIFO" : "NORMAL" }]);
+  if (fifo)
+    writeStoreConfig(storeDir, "subscriptionGroup.json", {
+      subscriptionGroupTable: {
+        [GROUP]: {
+          groupName: GROUP,
+          consumeMessageOrderly: true,
+          retryMaxTimes: FIFO_MAX_RETRIES,
+          groupRetryPolicy: {
+            type: "EXPONENTIAL",
+            exponentialRetryPolicy: { initial: 100, max: 100, multiplier: 1 },
+          },
+        },
+      },
+      forbiddenTable: {},
+      dataVersion: { stateVersion: 0, timestamp: Date.now(), counter: 1 },
+    });
+  console.log(`soak: seed ${seed}, ${minutes} min, ${fifo ? "FIFO" : "NORMAL"} topic, store ${storeDir}`);
+  const ledger: Ledger = {
+    fifo,
+    sent: new Set(),
+    groups: new Map(),
+    acked: new Map(),
+    delivered: new Set(),
+    violations: [],
+    deliveries: 0,
+  };
+  const end = Date.now() + minutes * 60_000;
+  let rounds = 0;
+  let keep = false;
+  try {
+    while (Date.now() < end) {
+      const rmq = await startRmqLocal({ storeDir, confFile, compileCacheDir });
+      const runMs = ROUND_MIN_MS + Math.floor(random() * (ROUND_MAX_MS - ROUND_MIN_MS));
+      await round(rmq, ledger, random, runMs, `r${rounds}`);
+      await rmq.stop("SIGKILL");
+      rounds++;
+      console.log(
+        `round ${rounds}: ${runMs} ms, sent ${ledger.sent.size}, delivered ${ledger.delivered.size} (${ledger.deliveries} deliveries), acked ${ledger.acked.size}, violations ${ledger.violations.length}`,
+      );
+    }
+    const rmq = await startRmqLocal({ storeDir, confFile, compileCacheDir });
+    await drain(rmq, ledger);
+    const { code } = await rmq.stop("SIGTERM");
+    if (code !== 0) ledger.violations.push(`rmq local exited with ${code} on SIGTERM after the drain`);
+    console.log(
+      `soak: ${rounds} kill -9 rounds; ${ledger.sent.size} acknowledged sends all delivered: ${ledger.violations.every((v) => !v.startsWith("acknowledged send"))}; ${ledger.acked.size} acks; ${ledger.violations.length} violations`,
+    );
+    for (const v of ledger.violations.slice(0, 20)) console.log(`  VIOLATION ${v}`);
+    keep = ledger.violations.length > 0;
+    return keep ? 1 : 0;
+  } finally {
+    if (keep) console.log(`store kept in ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+process.exitCode = await main();
