@@ -1,11 +1,13 @@
-// `npm run soak -- [--minutes N] [--seed N] [--fifo]`: kill -9 `rmq local` again and again under load
+// `npm run soak -- [--minutes N] [--seed N] [--fifo | --delay]`: kill -9 `rmq local` again and again under load
 // from the official Node SDK, and check after every restart what the broker promises across crashes:
 //   1. every send the SDK saw acknowledged is delivered to the consumer group (at least once);
 //   2. a message whose ack the SDK saw succeed is never delivered again — not after the ack, not after
 //      a crash (the group's progress and the pop acks are persisted before the ack is answered);
 //   3. with --fifo (a FIFO topic, an orderly group, messages in 32 message groups): a message is
 //      delivered only once every earlier acknowledged send of its group is acked — or earlier in the
-//      same batch (an ack whose outcome the crash hid counts as acked: the broker may have taken it).
+//      same batch (an ack whose outcome the crash hid counts as acked: the broker may have taken it);
+//   4. with --delay (a DELAY topic, each message due 0.5–4 s after its send): no message is delivered
+//      before its due time, less the timer's 1 s precision (timerPrecisionMs, rounded down as upstream).
 // Each round starts `rmq local` on the same store, runs producers and a SimpleConsumer (acking most of
 // what it receives, leaving the rest to come back after the invisible time) for a random 2–6 s, then
 // SIGKILLs the process. At the end one more start drains the group and the process must stop on
@@ -40,6 +42,11 @@ const INVISIBLE_MS = 4000;
 const ACK_SHARE = 0.85;
 const ROUND_MIN_MS = 2000;
 const ROUND_MAX_MS = 6000;
+/** --delay: due times after the send. */
+const DELAY_MIN_MS = 500;
+const DELAY_MAX_MS = 4000;
+/** --delay: a message may come this much before its due time (timerPrecisionMs, plus clock reading). */
+const EARLY_TOLERANCE_MS = 1050;
 /** --fifo: deliveries of one message before it goes to the DLQ (never reached at ACK_SHARE in practice). */
 const FIFO_MAX_RETRIES = 64;
 /** How long the final drain may take to see every acknowledged send. */
@@ -70,6 +77,7 @@ interface GroupLog {
 
 interface Ledger {
   fifo: boolean;
+  delay: boolean;
   /** messageId of every send the SDK saw acknowledged. */
   sent: Set<string>;
   /** --fifo: per message group. */
@@ -118,6 +126,11 @@ async function consumeBatch(
   const skipped = new Set<string>();
   for (const m of batch) {
     record(ledger, m.messageId, name);
+    if (ledger.delay) {
+      const due = Number(m.body.toString().split("@")[1]);
+      if (Date.now() < due - EARLY_TOLERANCE_MS)
+        ledger.violations.push(`${name}: ${m.messageId} delivered ${due - Date.now()} ms before it was due`);
+    }
     let g: string | undefined;
     let k = -1;
     if (ledger.fifo) {
@@ -176,6 +189,20 @@ async function round(
   let seq = 0;
   const produce = async (p: number): Promise<void> => {
     while (Date.now() < until) {
+      if (ledger.delay) {
+        const due = Date.now() + DELAY_MIN_MS + Math.floor(random() * (DELAY_MAX_MS - DELAY_MIN_MS));
+        try {
+          const r = await producer.send({
+            topic: TOPIC,
+            body: Buffer.from(`${name}-${seq++}@${due}`),
+            deliveryTimestamp: new Date(due),
+          });
+          ledger.sent.add(r.messageId);
+        } catch {
+          // outcome unknown
+        }
+        continue;
+      }
       if (!ledger.fifo) {
         try {
           const r = await producer.send({ topic: TOPIC, body: Buffer.from(`${name}-${seq++}`) });
@@ -255,9 +282,17 @@ async function drain(rmq: LocalProcess, ledger: Ledger): Promise<void> {
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { minutes: { type: "string" }, seed: { type: "string" }, fifo: { type: "boolean" } },
+    options: {
+      minutes: { type: "string" },
+      seed: { type: "string" },
+      fifo: { type: "boolean" },
+      delay: { type: "boolean" },
+    },
   });
   const fifo = values.fifo === true;
+  const delay = values.delay === true;
+  if (fifo && delay) throw new Error("--fifo and --delay: one or the other");
+  const type = fifo ? "FIFO" : delay ? "DELAY" : "NORMAL";
   const minutes = Number(values.minutes ?? "3");
   const seed = Number(values.seed ?? String(Date.now() % 1_000_000));
   if (!Number.isFinite(minutes) || minutes <= 0)
@@ -269,7 +304,7 @@ async function main(): Promise<number> {
   const confFile = join(dir, "broker.conf");
   const compileCacheDir = join(dir, "compile-cache");
   writeProperties(confFile, { ...E2E_BROKER_CONF, autoCreateTopicEnable: "false" });
-  writeTypedTopics(storeDir, [{ name: TOPIC, queues: 4, type: fifo ? "FIFO" : "NORMAL" }]);
+  writeTypedTopics(storeDir, [{ name: TOPIC, queues: 4, type }]);
   if (fifo)
     writeStoreConfig(storeDir, "subscriptionGroup.json", {
       subscriptionGroupTable: {
@@ -286,9 +321,10 @@ async function main(): Promise<number> {
       forbiddenTable: {},
       dataVersion: { stateVersion: 0, timestamp: Date.now(), counter: 1 },
     });
-  console.log(`soak: seed ${seed}, ${minutes} min, ${fifo ? "FIFO" : "NORMAL"} topic, store ${storeDir}`);
+  console.log(`soak: seed ${seed}, ${minutes} min, ${type} topic, store ${storeDir}`);
   const ledger: Ledger = {
     fifo,
+    delay,
     sent: new Set(),
     groups: new Map(),
     acked: new Map(),
