@@ -1,4 +1,4 @@
-// `npm run soak -- [--minutes N] [--seed N] [--fifo | --delay]`: kill -9 `rmq local` again and again under load
+// `npm run soak -- [--minutes N] [--seed N] [--fifo | --delay | --tx]`: kill -9 `rmq local` again and again under load
 // from the official Node SDK, and check after every restart what the broker promises across crashes:
 //   1. every send the SDK saw acknowledged is delivered to the consumer group (at least once);
 //   2. a message whose ack the SDK saw succeed is never delivered again — not after the ack, not after
@@ -7,7 +7,11 @@
 //      delivered only once every earlier acknowledged send of its group is acked — or earlier in the
 //      same batch (an ack whose outcome the crash hid counts as acked: the broker may have taken it);
 //   4. with --delay (a DELAY topic, each message due 0.5–4 s after its send): no message is delivered
-//      before its due time, less the timer's 1 s precision (timerPrecisionMs, rounded down as upstream).
+//      before its due time, less the timer's 1 s precision (timerPrecisionMs, rounded down as upstream);
+//   5. with --tx (a TRANSACTION topic): each half message is meant to be committed or rolled back (the
+//      decision is in its body); the producer commits, rolls back or leaves it to the broker's check,
+//      whose checker answers from the body. Every send meant for commit is delivered (1.), none meant
+//      for rollback ever is, whatever the crashes interrupted.
 // Each round starts `rmq local` on the same store, runs producers and a SimpleConsumer (acking most of
 // what it receives, leaving the rest to come back after the invisible time) for a random 2–6 s, then
 // SIGKILLs the process. At the end one more start drains the group and the process must stop on
@@ -19,6 +23,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type MessageView, Producer, SimpleConsumer } from "rocketmq-client-nodejs";
+import { TransactionResolution } from "../../proto/gen/apache/rocketmq/v2/definition_pb.ts";
 import {
   E2E_BROKER_CONF,
   type LocalProcess,
@@ -78,6 +83,9 @@ interface GroupLog {
 interface Ledger {
   fifo: boolean;
   delay: boolean;
+  tx: boolean;
+  /** --tx: half messages meant to be rolled back (never to be delivered). */
+  rolledBack: Set<string>;
   /** messageId of every send the SDK saw acknowledged. */
   sent: Set<string>;
   /** --fifo: per message group. */
@@ -126,6 +134,8 @@ async function consumeBatch(
   const skipped = new Set<string>();
   for (const m of batch) {
     record(ledger, m.messageId, name);
+    if (ledger.rolledBack.has(m.messageId))
+      ledger.violations.push(`${name}: ${m.messageId} delivered though its transaction was rolled back`);
     if (ledger.delay) {
       const due = Number(m.body.toString().split("@")[1]);
       if (Date.now() < due - EARLY_TOLERANCE_MS)
@@ -174,7 +184,13 @@ async function round(
 ): Promise<void> {
   const sdkErrors: unknown[][] = [];
   const logger = quietSdkLogger(sdkErrors);
-  const producer = new Producer({ endpoints: rmq.endpoints, namespace: "", topics: [TOPIC], logger });
+  const producer = new Producer({
+    endpoints: rmq.endpoints,
+    namespace: "",
+    topics: [TOPIC],
+    logger,
+    ...(ledger.tx ? { checker: txChecker } : {}),
+  });
   const consumer = new SimpleConsumer({
     endpoints: rmq.endpoints,
     namespace: "",
@@ -189,6 +205,32 @@ async function round(
   let seq = 0;
   const produce = async (p: number): Promise<void> => {
     while (Date.now() < until) {
+      if (ledger.tx) {
+        // C: meant to be committed, R: rolled back; how it ends: by the producer, or by the check.
+        const commit = random() < 0.5;
+        const end = random();
+        const tx = producer.beginTransaction();
+        let id: string;
+        try {
+          id = (
+            await producer.send(
+              { topic: TOPIC, body: Buffer.from(`${name}-${seq++}-${commit ? "C" : "R"}`) },
+              tx,
+            )
+          ).messageId;
+        } catch {
+          continue; // no half message known to exist
+        }
+        if (commit) ledger.sent.add(id);
+        else ledger.rolledBack.add(id);
+        try {
+          if (end < 0.4) await (commit ? tx.commit() : tx.rollback());
+          // else: left open, for the broker's check
+        } catch {
+          // the check decides
+        }
+        continue;
+      }
       if (ledger.delay) {
         const due = Date.now() + DELAY_MIN_MS + Math.floor(random() * (DELAY_MAX_MS - DELAY_MIN_MS));
         try {
@@ -250,8 +292,22 @@ async function round(
   await new Promise((r) => setTimeout(r, SDK_STREAM_SETTLE_MS));
 }
 
+/** --tx: the broker's check of an open transaction is answered from the decision in the body. */
+const txChecker = {
+  async check(m: MessageView) {
+    return (
+      m.body.toString().endsWith("-C") ? TransactionResolution.COMMIT : TransactionResolution.ROLLBACK
+    ) as never;
+  },
+};
+
 async function drain(rmq: LocalProcess, ledger: Ledger): Promise<void> {
   const logger = quietSdkLogger([]);
+  // --tx: a producer of the topic answers the checks of transactions still open.
+  const checkerProducer = ledger.tx
+    ? new Producer({ endpoints: rmq.endpoints, namespace: "", topics: [TOPIC], logger, checker: txChecker })
+    : undefined;
+  await checkerProducer?.startup();
   const consumer = new SimpleConsumer({
     endpoints: rmq.endpoints,
     namespace: "",
@@ -277,6 +333,7 @@ async function drain(rmq: LocalProcess, ledger: Ledger): Promise<void> {
   }
   for (const id of missing()) ledger.violations.push(`acknowledged send ${id} was never delivered`);
   await consumer.shutdown();
+  await checkerProducer?.shutdown();
   await new Promise((r) => setTimeout(r, SDK_STREAM_SETTLE_MS));
 }
 
@@ -287,12 +344,14 @@ async function main(): Promise<number> {
       seed: { type: "string" },
       fifo: { type: "boolean" },
       delay: { type: "boolean" },
+      tx: { type: "boolean" },
     },
   });
+  const tx = values.tx === true;
   const fifo = values.fifo === true;
   const delay = values.delay === true;
-  if (fifo && delay) throw new Error("--fifo and --delay: one or the other");
-  const type = fifo ? "FIFO" : delay ? "DELAY" : "NORMAL";
+  if (Number(fifo) + Number(delay) + Number(tx) > 1) throw new Error("--fifo, --delay, --tx: one of them");
+  const type = fifo ? "FIFO" : delay ? "DELAY" : tx ? "TRANSACTION" : "NORMAL";
   const minutes = Number(values.minutes ?? "3");
   const seed = Number(values.seed ?? String(Date.now() % 1_000_000));
   if (!Number.isFinite(minutes) || minutes <= 0)
@@ -303,7 +362,13 @@ async function main(): Promise<number> {
   const storeDir = join(dir, "store");
   const confFile = join(dir, "broker.conf");
   const compileCacheDir = join(dir, "compile-cache");
-  writeProperties(confFile, { ...E2E_BROKER_CONF, autoCreateTopicEnable: "false" });
+  writeProperties(confFile, {
+    ...E2E_BROKER_CONF,
+    autoCreateTopicEnable: "false",
+    // --tx: open transactions are checked after 3 s (upstream 6 s), every 0.5 s (upstream 30 s).
+    transactionTimeOut: "3000",
+    transactionCheckInterval: "500",
+  });
   writeTypedTopics(storeDir, [{ name: TOPIC, queues: 4, type }]);
   if (fifo)
     writeStoreConfig(storeDir, "subscriptionGroup.json", {
@@ -325,6 +390,8 @@ async function main(): Promise<number> {
   const ledger: Ledger = {
     fifo,
     delay,
+    tx,
+    rolledBack: new Set(),
     sent: new Set(),
     groups: new Map(),
     acked: new Map(),
