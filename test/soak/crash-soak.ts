@@ -1,4 +1,4 @@
-// `npm run soak -- [--minutes N] [--seed N] [--fifo | --delay | --tx]`: kill -9 `rmq local` again and again under load
+// `npm run soak -- [--minutes N] [--seed N] [--fifo | --delay | --tx | --dlq]`: kill -9 `rmq local` again and again under load
 // from the official Node SDK, and check after every restart what the broker promises across crashes:
 //   1. every send the SDK saw acknowledged is delivered to the consumer group (at least once);
 //   2. a message whose ack the SDK saw succeed is never delivered again — not after the ack, not after
@@ -11,7 +11,10 @@
 //   5. with --tx (a TRANSACTION topic): each half message is meant to be committed or rolled back (the
 //      decision is in its body); the producer commits, rolls back or leaves it to the broker's check,
 //      whose checker answers from the body. Every send meant for commit is delivered (1.), none meant
-//      for rollback ever is, whatever the crashes interrupted.
+//      for rollback ever is, whatever the crashes interrupted;
+//   6. with --dlq (retryMaxTimes 1): a fifth of the messages are never acked ("poison"); each must
+//      reach `%DLQ%<group>` (read by a second group) after its second delivery, and no message whose
+//      ack succeeded may be there.
 // Each round starts `rmq local` on the same store, runs producers and a SimpleConsumer (acking most of
 // what it receives, leaving the rest to come back after the invisible time) for a random 2–6 s, then
 // SIGKILLs the process. At the end one more start drains the group and the process must stop on
@@ -37,6 +40,10 @@ import {
 
 const TOPIC = "SoakTopic";
 const GROUP = "soak-group";
+/** --dlq: the main group's dead letter topic, read by a group of its own; share of poison sends. */
+const DLQ_TOPIC = `%DLQ%${GROUP}`;
+const DLQ_READER_GROUP = "soak-dlq-reader";
+const POISON_SHARE = 0.2;
 /** --fifo: message groups, spread over the producers (each sends its groups' messages in order). */
 const MESSAGE_GROUPS = 32;
 const PRODUCERS = 4;
@@ -86,6 +93,11 @@ interface Ledger {
   tx: boolean;
   /** --tx: half messages meant to be rolled back (never to be delivered). */
   rolledBack: Set<string>;
+  dlq: boolean;
+  /** --dlq: sends never to be acked, which must end in the DLQ. */
+  poison: Set<string>;
+  /** --dlq: messageIds read from the DLQ. */
+  dlqSeen: Set<string>;
   /** messageId of every send the SDK saw acknowledged. */
   sent: Set<string>;
   /** --fifo: per message group. */
@@ -141,6 +153,7 @@ async function consumeBatch(
       if (Date.now() < due - EARLY_TOLERANCE_MS)
         ledger.violations.push(`${name}: ${m.messageId} delivered ${due - Date.now()} ms before it was due`);
     }
+    if (ledger.dlq && m.body.toString().endsWith("-P")) continue; // poison: never acked
     let g: string | undefined;
     let k = -1;
     if (ledger.fifo) {
@@ -246,9 +259,14 @@ async function round(
         continue;
       }
       if (!ledger.fifo) {
+        const poison = ledger.dlq && random() < POISON_SHARE;
         try {
-          const r = await producer.send({ topic: TOPIC, body: Buffer.from(`${name}-${seq++}`) });
+          const r = await producer.send({
+            topic: TOPIC,
+            body: Buffer.from(`${name}-${seq++}${ledger.dlq ? (poison ? "-P" : "-K") : ""}`),
+          });
           ledger.sent.add(r.messageId);
+          if (poison) ledger.poison.add(r.messageId);
         } catch {
           // outcome unknown (the process may be dying): neither promised nor checked
         }
@@ -265,6 +283,17 @@ async function round(
         log.sent.push(k);
       } catch {
         // outcome unknown
+      }
+    }
+  };
+  const dlqReader = ledger.dlq ? dlqConsumer(rmq, logger) : undefined;
+  await dlqReader?.startup();
+  const readDlq = async (): Promise<void> => {
+    while (dlqReader !== undefined && Date.now() < until) {
+      try {
+        await consumeDlq(dlqReader, ledger, name);
+      } catch {
+        // promises nothing
       }
     }
   };
@@ -287,9 +316,32 @@ async function round(
     ...Array.from({ length: PRODUCERS }, (_, p) => produce(p)),
     // FIFO: one receive loop, so the ack of a group's message is answered before its next one can come.
     ...Array.from({ length: ledger.fifo ? 1 : CONSUMER_LOOPS }, consume),
+    readDlq(),
   ]);
-  await Promise.allSettled([producer.shutdown(), consumer.shutdown()]);
+  await Promise.allSettled([producer.shutdown(), consumer.shutdown(), dlqReader?.shutdown()]);
   await new Promise((r) => setTimeout(r, SDK_STREAM_SETTLE_MS));
+}
+
+/** --dlq: a consumer of the main group's DLQ, in a group of its own. */
+function dlqConsumer(rmq: LocalProcess, logger: ReturnType<typeof quietSdkLogger>): SimpleConsumer {
+  return new SimpleConsumer({
+    endpoints: rmq.endpoints,
+    namespace: "",
+    consumerGroup: DLQ_READER_GROUP,
+    subscriptions: new Map([[DLQ_TOPIC, "*"]]),
+    awaitDuration: 1000,
+    logger,
+  });
+}
+
+/** --dlq: reads and acks one batch of the DLQ. */
+async function consumeDlq(reader: SimpleConsumer, ledger: Ledger, name: string): Promise<void> {
+  for (const m of await reader.receive(RECEIVE_BATCH, INVISIBLE_MS)) {
+    ledger.dlqSeen.add(m.messageId);
+    if (ledger.acked.has(m.messageId))
+      ledger.violations.push(`${name}: ${m.messageId} went to the DLQ though its ack had succeeded`);
+    await reader.ack(m).catch(() => {});
+  }
 }
 
 /** --tx: the broker's check of an open transaction is answered from the decision in the body. */
@@ -317,22 +369,45 @@ async function drain(rmq: LocalProcess, ledger: Ledger): Promise<void> {
     logger,
   });
   await consumer.startup();
-  const missing = () => [...ledger.sent].filter((id) => !ledger.delivered.has(id));
+  const dlqReader = ledger.dlq ? dlqConsumer(rmq, logger) : undefined;
+  await dlqReader?.startup();
+  const missing = () => [
+    ...[...ledger.sent].filter((id) => !ledger.delivered.has(id)),
+    ...[...ledger.poison].filter((id) => !ledger.dlqSeen.has(id)),
+  ];
   const deadline = Date.now() + DRAIN_TIMEOUT_MS;
   let quietUntil = Number.POSITIVE_INFINITY;
-  while (Date.now() < Math.min(deadline, quietUntil)) {
-    await consumeBatch(
-      consumer,
-      await consumer.receive(RECEIVE_BATCH, INVISIBLE_MS),
-      ledger,
-      undefined,
-      "drain",
+  const draining = () => Date.now() < Math.min(deadline, quietUntil);
+  // The group and its DLQ reader each in a loop of their own (an empty DLQ holds its receive a second).
+  const mainLoop = async (): Promise<void> => {
+    while (draining())
+      await consumeBatch(
+        consumer,
+        await consumer.receive(RECEIVE_BATCH, INVISIBLE_MS),
+        ledger,
+        undefined,
+        "drain",
+      );
+  };
+  const dlqLoop = async (): Promise<void> => {
+    while (dlqReader !== undefined && draining()) await consumeDlq(dlqReader, ledger, "drain");
+  };
+  const watch = async (): Promise<void> => {
+    while (draining()) {
+      if (quietUntil === Number.POSITIVE_INFINITY && missing().length === 0)
+        quietUntil = Date.now() + QUIET_TAIL_MS;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  await Promise.all([mainLoop(), dlqLoop(), watch()]);
+  for (const id of missing())
+    ledger.violations.push(
+      ledger.poison.has(id)
+        ? `never-acked send ${id} did not reach the DLQ`
+        : `acknowledged send ${id} was never delivered`,
     );
-    if (quietUntil === Number.POSITIVE_INFINITY && missing().length === 0)
-      quietUntil = Date.now() + QUIET_TAIL_MS;
-  }
-  for (const id of missing()) ledger.violations.push(`acknowledged send ${id} was never delivered`);
   await consumer.shutdown();
+  await dlqReader?.shutdown();
   await checkerProducer?.shutdown();
   await new Promise((r) => setTimeout(r, SDK_STREAM_SETTLE_MS));
 }
@@ -345,12 +420,15 @@ async function main(): Promise<number> {
       fifo: { type: "boolean" },
       delay: { type: "boolean" },
       tx: { type: "boolean" },
+      dlq: { type: "boolean" },
     },
   });
   const tx = values.tx === true;
+  const dlq = values.dlq === true;
   const fifo = values.fifo === true;
   const delay = values.delay === true;
-  if (Number(fifo) + Number(delay) + Number(tx) > 1) throw new Error("--fifo, --delay, --tx: one of them");
+  if (Number(fifo) + Number(delay) + Number(tx) + Number(dlq) > 1)
+    throw new Error("--fifo, --delay, --tx, --dlq: one of them");
   const type = fifo ? "FIFO" : delay ? "DELAY" : tx ? "TRANSACTION" : "NORMAL";
   const minutes = Number(values.minutes ?? "3");
   const seed = Number(values.seed ?? String(Date.now() % 1_000_000));
@@ -369,7 +447,25 @@ async function main(): Promise<number> {
     transactionTimeOut: "3000",
     transactionCheckInterval: "500",
   });
-  writeTypedTopics(storeDir, [{ name: TOPIC, queues: 4, type }]);
+  writeTypedTopics(storeDir, [
+    { name: TOPIC, queues: 4, type },
+    ...(dlq ? [{ name: DLQ_TOPIC, queues: 1, type: "NORMAL" }] : []),
+  ]);
+  if (dlq)
+    writeStoreConfig(storeDir, "subscriptionGroup.json", {
+      subscriptionGroupTable: {
+        [GROUP]: {
+          groupName: GROUP,
+          retryMaxTimes: 1,
+          groupRetryPolicy: {
+            type: "EXPONENTIAL",
+            exponentialRetryPolicy: { initial: 100, max: 100, multiplier: 1 },
+          },
+        },
+      },
+      forbiddenTable: {},
+      dataVersion: { stateVersion: 0, timestamp: Date.now(), counter: 1 },
+    });
   if (fifo)
     writeStoreConfig(storeDir, "subscriptionGroup.json", {
       subscriptionGroupTable: {
@@ -392,6 +488,9 @@ async function main(): Promise<number> {
     delay,
     tx,
     rolledBack: new Set(),
+    dlq,
+    poison: new Set(),
+    dlqSeen: new Set(),
     sent: new Set(),
     groups: new Map(),
     acked: new Map(),
