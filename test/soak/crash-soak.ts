@@ -37,6 +37,7 @@ import {
   writeStoreConfig,
   writeTypedTopics,
 } from "../fixtures/e2e-local.ts";
+import { mulberry32 } from "../fixtures/store-crash-plan.ts";
 
 const TOPIC = "SoakTopic";
 const GROUP = "soak-group";
@@ -65,18 +66,6 @@ const FIFO_MAX_RETRIES = 64;
 const DRAIN_TIMEOUT_MS = 120_000;
 /** After the drain, receive this long more: nothing acked may show up. */
 const QUIET_TAIL_MS = 3 * INVISIBLE_MS;
-
-/** mulberry32: a small seeded generator, enough to replay the choices of a run. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface GroupLog {
   /** Sequence numbers of the group's acknowledged sends, in send order. */
@@ -204,14 +193,7 @@ async function round(
     logger,
     ...(ledger.tx ? { checker: txChecker } : {}),
   });
-  const consumer = new SimpleConsumer({
-    endpoints: rmq.endpoints,
-    namespace: "",
-    consumerGroup: GROUP,
-    subscriptions: new Map([[TOPIC, "*"]]),
-    awaitDuration: 1000,
-    logger,
-  });
+  const consumer = groupConsumer(rmq, logger);
   await producer.startup();
   await consumer.startup();
   const until = Date.now() + runMs;
@@ -322,16 +304,30 @@ async function round(
   await new Promise((r) => setTimeout(r, SDK_STREAM_SETTLE_MS));
 }
 
-/** --dlq: a consumer of the main group's DLQ, in a group of its own. */
-function dlqConsumer(rmq: LocalProcess, logger: ReturnType<typeof quietSdkLogger>): SimpleConsumer {
+function simpleConsumer(
+  rmq: LocalProcess,
+  logger: ReturnType<typeof quietSdkLogger>,
+  group: string,
+  topic: string,
+): SimpleConsumer {
   return new SimpleConsumer({
     endpoints: rmq.endpoints,
     namespace: "",
-    consumerGroup: DLQ_READER_GROUP,
-    subscriptions: new Map([[DLQ_TOPIC, "*"]]),
+    consumerGroup: group,
+    subscriptions: new Map([[topic, "*"]]),
     awaitDuration: 1000,
     logger,
   });
+}
+
+/** The checked group's consumer. */
+function groupConsumer(rmq: LocalProcess, logger: ReturnType<typeof quietSdkLogger>): SimpleConsumer {
+  return simpleConsumer(rmq, logger, GROUP, TOPIC);
+}
+
+/** --dlq: a consumer of the main group's DLQ, in a group of its own. */
+function dlqConsumer(rmq: LocalProcess, logger: ReturnType<typeof quietSdkLogger>): SimpleConsumer {
+  return simpleConsumer(rmq, logger, DLQ_READER_GROUP, DLQ_TOPIC);
 }
 
 /** --dlq: reads and acks one batch of the DLQ. */
@@ -360,14 +356,7 @@ async function drain(rmq: LocalProcess, ledger: Ledger): Promise<void> {
     ? new Producer({ endpoints: rmq.endpoints, namespace: "", topics: [TOPIC], logger, checker: txChecker })
     : undefined;
   await checkerProducer?.startup();
-  const consumer = new SimpleConsumer({
-    endpoints: rmq.endpoints,
-    namespace: "",
-    consumerGroup: GROUP,
-    subscriptions: new Map([[TOPIC, "*"]]),
-    awaitDuration: 1000,
-    logger,
-  });
+  const consumer = groupConsumer(rmq, logger);
   await consumer.startup();
   const dlqReader = ledger.dlq ? dlqConsumer(rmq, logger) : undefined;
   await dlqReader?.startup();
@@ -435,7 +424,7 @@ async function main(): Promise<number> {
   if (!Number.isFinite(minutes) || minutes <= 0)
     throw new Error(`--minutes must be positive, got ${values.minutes}`);
   if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${values.seed}`);
-  const random = seededRandom(seed);
+  const random = mulberry32(seed);
   const dir = mkdtempSync(join(tmpdir(), "rmq-soak-"));
   const storeDir = join(dir, "store");
   const confFile = join(dir, "broker.conf");
@@ -451,28 +440,14 @@ async function main(): Promise<number> {
     { name: TOPIC, queues: 4, type },
     ...(dlq ? [{ name: DLQ_TOPIC, queues: 1, type: "NORMAL" }] : []),
   ]);
-  if (dlq)
+  if (fifo || dlq)
     writeStoreConfig(storeDir, "subscriptionGroup.json", {
       subscriptionGroupTable: {
         [GROUP]: {
           groupName: GROUP,
-          retryMaxTimes: 1,
-          groupRetryPolicy: {
-            type: "EXPONENTIAL",
-            exponentialRetryPolicy: { initial: 100, max: 100, multiplier: 1 },
-          },
-        },
-      },
-      forbiddenTable: {},
-      dataVersion: { stateVersion: 0, timestamp: Date.now(), counter: 1 },
-    });
-  if (fifo)
-    writeStoreConfig(storeDir, "subscriptionGroup.json", {
-      subscriptionGroupTable: {
-        [GROUP]: {
-          groupName: GROUP,
-          consumeMessageOrderly: true,
-          retryMaxTimes: FIFO_MAX_RETRIES,
+          consumeMessageOrderly: fifo,
+          retryMaxTimes: fifo ? FIFO_MAX_RETRIES : 1,
+          // Retries come back after 100 ms (the invisible time is what spaces deliveries here).
           groupRetryPolicy: {
             type: "EXPONENTIAL",
             exponentialRetryPolicy: { initial: 100, max: 100, multiplier: 1 },
