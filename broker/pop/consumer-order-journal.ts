@@ -132,9 +132,11 @@ export class ConsumerOrderJournal {
         fs.mkdirSync(this.dir, { recursive: true });
         this.fd = fs.openSync(this.path(this.seq), "a");
       }
-      const data = this.pending.join("");
+      const data = Buffer.from(this.pending.join(""));
+      let done = 0;
+      while (done < data.length) done += fs.writeSync(this.fd, data, done);
+      // Cleared only once written: lines whose write failed go out with the next flush.
       this.pending = [];
-      fs.writeSync(this.fd, data);
     } catch (e) {
       return Promise.reject(e);
     }

@@ -305,7 +305,7 @@ export class FifoPop {
     return { s, kind: "delivered" };
   }
 
-  /** Settles the message; the caller answers the ack after orderInfo.flushJournal() (flushJournal here). */
+  /** Settles the message. The caller answers the ack only after flushJournal() resolved. */
   ack(group: string, topic: string, h: ReceiptHandle): void {
     const r = this.find(group, topic, h);
     if (r.kind === "done") return;
