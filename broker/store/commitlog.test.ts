@@ -138,7 +138,8 @@ describe("CommitLog", () => {
     cleanups.push(() => store.shutdown());
     const w0 = io.writevCalls;
     const s0 = io.syncCalls;
-    io.syncDelayMs = 30;
+    // Long enough that wave 2 surely arrives while wave 1's fdatasync runs, even on a loaded machine.
+    io.syncDelayMs = 300;
     const violations: string[] = [];
     const check = <R extends { commitLogOffset: number; size: number }>(r: R): R => {
       if (r.commitLogOffset + r.size > io.syncedEnd)
@@ -150,7 +151,8 @@ describe("CommitLog", () => {
       store.putMessage(testMessage({ id: i, queueId: i % 3 })).then(check),
     );
     // Wave 2 arrives while wave 1's fdatasync is running: it must wait for the next one.
-    await new Promise((r) => setTimeout(r, 10));
+    const deadline = Date.now() + 5000;
+    while (io.syncCalls - s0 < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
     expect(io.syncCalls - s0).toBe(1);
     expect(io.syncsDone).toBe(s0);
     const wave2 = Array.from({ length: 50 }, (_, i) =>

@@ -560,8 +560,13 @@ export class CommitLog {
       this.writeBufferPos = 0;
       this.writing.push(batch);
       this.writesInFlight++;
+      // Completion is taken up in a macrotask (setImmediate), never straight in the microtask that a
+      // synchronous write resolves: a caller that appends again as soon as its append completes (an
+      // in-process producer, putMessages of WRITE_EAGER_BYTES and more) would otherwise chain append,
+      // write, completion and append in microtasks for as long as it has data, and timers (flushes,
+      // checkpoints, heartbeats) and IO would not run meanwhile.
       this.writeBatch(batch).then(
-        () => this.onWritten(batch),
+        () => setImmediate(() => this.onWritten(batch)),
         (e: unknown) => this.fail(toError(e)),
       );
     }
