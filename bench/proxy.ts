@@ -32,6 +32,7 @@ import { parseArgs } from "node:util";
 import { positiveInteger } from "../cli/bench/bench-options.ts";
 import { addRawStreamCeiling, runConsumerBench } from "../cli/bench/consumer.ts";
 import { addRawUnaryCeiling, type ProducerBenchResult, runProducerBench } from "../cli/bench/producer.ts";
+import { median } from "./stats.ts";
 
 /** SendMessage (batch 1) RPC/s must reach this share of the raw http2 unary ceiling. */
 export const UNARY_SEND_TARGET_RATIO = 0.6;
@@ -167,13 +168,6 @@ function startCpuWatch(localPid: number): (messages: number) => string {
       `rmq local ${cores(localSeconds)} cores (${perMessage(localSeconds)}), ${availableParallelism()} cores on this box`
     );
   };
-}
-
-/** Median of a list (the lower middle for an even count); NaN for an empty one. */
-function median(xs: readonly number[]): number {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor((s.length - 1) / 2)] as number;
 }
 
 function verdict(ratio: number | undefined, target: number): string {

@@ -38,6 +38,7 @@ import { createMessageStore, type MessageStore } from "../broker/store/message-s
 import type { MessageInput } from "../broker/store/message-store-types.ts";
 import { crc32 } from "../common/crc32.ts";
 import { rawGroupCommit, rawPositionalWrites } from "./raw-disk.ts";
+import { median } from "./stats.ts";
 
 const MESSAGE_SIZE = 1024;
 const SYNC_INFLIGHT = [1, 64, 256, 1024] as const;
@@ -284,12 +285,6 @@ async function warmUp(root: string, flush: FlushDiskType): Promise<void> {
   await drive(store, ASYNC_INFLIGHT, WARM_UP_SECONDS);
   await store.shutdown();
   rmSync(dir, { recursive: true, force: true });
-}
-
-/** Median of a non-empty list (the lower middle for an even count). */
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor((s.length - 1) / 2)] as number;
 }
 
 function roundTag(i: number, n: number): string {
